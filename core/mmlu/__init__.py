@@ -1,0 +1,1 @@
+"""MMLU: subjects and categories, data sources, the lm-evaluation-harness prompt, batched scoring."""

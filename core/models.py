@@ -1,0 +1,278 @@
+"""Model specs (alias, Hugging Face id, local folder, .gguf file) and loading them on a device.
+
+A GGUF file is converted once into a cached safetensors folder (float32, tokenizer included); later loads
+read that folder, which takes about a second instead of the tens of seconds GGUF de-quantisation costs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import assets
+from .devices import check_combination, resolve_device, resolve_dtype
+from .errors import ModelLoadError, UserInputError
+from .events import Event, ModelLoading
+from .locations import converted_models_dir
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+CONVERTED_MARKER = "llm-tui-source.json"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    spec: str  # as typed by the user
+    kind: str  # "alias", "gguf", "folder" or "hub"
+    path: Path | None = None  # the .gguf file or the folder
+    hub_id: str | None = None
+
+    @property
+    def slug(self) -> str:
+        """A short, file-name-safe name for run folders."""
+        if self.kind == "alias":
+            base = self.spec
+        elif self.hub_id:
+            base = self.hub_id.split("/")[-1]
+        else:
+            assert self.path is not None
+            base = self.path.stem if self.kind == "gguf" else self.path.name
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-").lower() or "model"
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    source: ModelSource
+    device: str
+    dtype: str
+    quant: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def describe_spec(spec: str) -> ModelSource:
+    """Classify a model spec without touching the network or loading anything."""
+    spec = spec.strip()
+    if not spec:
+        raise UserInputError("empty --model; give an alias (smollm2-135m-instruct), a folder, a .gguf file or a hub id")
+    if spec in assets.MODEL_ALIASES:
+        return ModelSource(spec, "alias")
+    path = Path(spec).expanduser()
+    if spec.lower().endswith(".gguf"):
+        if not path.is_file():
+            raise UserInputError(
+                f"model file not found: {spec}; check the path (or use an alias: "
+                f"{', '.join(sorted(assets.MODEL_ALIASES))})"
+            )
+        return ModelSource(spec, "gguf", path=path.resolve())
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserInputError(
+                f"{spec} is a folder but has no config.json; point --model at a Hugging Face "
+                "model folder or a .gguf file"
+            )
+        return ModelSource(spec, "folder", path=path.resolve())
+    looks_local = spec.startswith((".", "/", "~")) or os.sep in spec.rstrip(os.sep).split(os.sep, 1)[-1]
+    if HUB_ID.fullmatch(spec) and not looks_local:
+        return ModelSource(spec, "hub", hub_id=spec)
+    if path.exists():
+        raise UserInputError(f"{spec} is neither a model folder nor a .gguf file")
+    raise UserInputError(
+        f"model not found: {spec} is no local path, alias or Hugging Face id (org/name); "
+        f"aliases: {', '.join(sorted(assets.MODEL_ALIASES))}"
+    )
+
+
+def _quiet_transformers() -> None:
+    import transformers
+    from huggingface_hub.utils import disable_progress_bars
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    disable_progress_bars()
+
+
+def converted_folder(gguf: Path, cache: Path) -> Path:
+    """Where the safetensors conversion of ``gguf`` lives; keyed by the file's checksum or identity."""
+    key = None
+    for a in assets.ASSETS.values():
+        if a.kind == "model" and assets.asset_path(a, cache).resolve() == gguf.resolve():
+            key = a.sha256
+    if key is None:
+        st = gguf.stat()
+        key = hashlib.sha256(f"{gguf.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
+    return converted_models_dir(cache) / f"{gguf.stem}-{key[:12]}"
+
+
+def convert_gguf(gguf: Path, cache: Path, emit: Callable[[Event], None] | None = None) -> Path:
+    """Convert a GGUF file once to a float32 safetensors folder in the cache, and return that folder."""
+    target = converted_folder(gguf, cache)
+    if (target / CONVERTED_MARKER).is_file():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_transformers()
+    if emit:
+        emit(ModelLoading(gguf.name, "convert", "de-quantising GGUF once into the cache (later loads are fast)"))
+    try:
+        # transformers draws its own tqdm bar while de-quantising; keep the caller's terminal clean.
+        with contextlib.redirect_stderr(io.StringIO()):
+            loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    except Exception as exc:  # transformers raises many types for unsupported GGUF architectures
+        raise ModelLoadError(
+            f"cannot read {gguf.name} as a transformers model ({_one_line(exc)}); "
+            "only GGUF architectures that transformers supports can be loaded"
+        ) from exc
+    config_dict = loaded.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config = type(loaded.config).from_dict(config_dict)
+    with torch.device("meta"):
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(loaded.state_dict(), assign=True, strict=False)
+    plain.tie_weights()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / CONVERTED_MARKER).write_text(json.dumps({"gguf": str(gguf), "name": gguf.name}, indent=2))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _hub_error(exc: BaseException, hub_id: str) -> ModelLoadError | None:
+    """Turn the hub's many failure types into one actionable message."""
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    names = {type(x).__name__ for x in chain}
+    text = " ".join(str(x) for x in chain).lower()
+    if "GatedRepoError" in names or "gated" in text:
+        return ModelLoadError(
+            f"{hub_id} is gated: accept its licence at https://huggingface.co/{hub_id}, then "
+            "log in with `hf auth login` or set HF_TOKEN"
+        )
+    if "RepositoryNotFoundError" in names or "404" in text or "not a valid model identifier" in text:
+        return ModelLoadError(
+            f"{hub_id} was not found on the Hugging Face hub (or is private); check the id, "
+            "or log in with `hf auth login` / set HF_TOKEN"
+        )
+    offline = {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError", "ConnectTimeout"}
+    if names & offline or "connect" in text or "offline" in text or "resolve" in text:
+        return ModelLoadError(
+            f"cannot reach the Hugging Face hub to download {hub_id}, and it is not in the "
+            "local HF cache; connect to the network, or pass a local folder or .gguf file"
+        )
+    return None
+
+
+def load_model(
+    spec: str,
+    device: str = "auto",
+    dtype: str = "auto",
+    quant: str = "none",
+    cache: Path | None = None,
+    trust_remote_code: bool = False,
+    emit: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> LoadedModel:
+    """Resolve a spec, refuse impossible combinations before loading, then load model and tokenizer."""
+    from .locations import cache_dir
+
+    cache = cache or cache_dir()
+    say = emit or (lambda _e: None)
+    source = describe_spec(spec)
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    check_combination(device, dtype, quant)
+    started = time.perf_counter()
+
+    if source.kind == "alias":
+        say(ModelLoading(spec, "resolve", "checking the offline asset"))
+        gguf = assets.ensure(spec, cache, on_progress=say, cancel=cancel)
+        folder: str | Path = convert_gguf(gguf, cache, say)
+    elif source.kind == "gguf":
+        assert source.path is not None
+        folder = convert_gguf(source.path, cache, say)
+    elif source.kind == "folder":
+        assert source.path is not None
+        folder = source.path
+    else:
+        assert source.hub_id is not None
+        folder = source.hub_id
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_transformers()
+    say(ModelLoading(spec, "load", f"{device}, {dtype}, quant {quant}"))
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype), "trust_remote_code": trust_remote_code}
+    if quant != "none":
+        from transformers import BitsAndBytesConfig
+
+        if quant == "4bit":
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=getattr(torch, dtype),
+            )
+        else:
+            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+        kwargs["device_map"] = {"": device}
+    elif device != "cpu":
+        kwargs["device_map"] = {"": device}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        if source.kind == "hub":
+            mapped = _hub_error(exc, str(folder))
+            if mapped is not None:
+                raise mapped from exc
+        if "out of memory" in str(exc).lower():
+            raise ModelLoadError(
+                f"out of memory while loading {spec} on {device}; try --quant 4bit, a smaller model, or --device cpu"
+            ) from exc
+        raise ModelLoadError(f"could not load {spec}: {_one_line(exc)}") from exc
+    model.eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    info = {
+        "spec": spec,
+        "source": source.kind,
+        "path": str(folder),
+        "model_type": getattr(model.config, "model_type", None),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "memory_bytes": int(model.get_memory_footprint()),
+        "device": device,
+        "dtype": dtype,
+        "quant": quant,
+        "context_length": getattr(model.config, "max_position_embeddings", None),
+        "chat_template": bool(getattr(tokenizer, "chat_template", None)),
+        "load_s": round(time.perf_counter() - started, 3),
+    }
+    return LoadedModel(model, tokenizer, source, device, dtype, quant, info)
