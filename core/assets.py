@@ -298,6 +298,11 @@ def remove(name: str, cache: Path) -> bool:
     return existed
 
 
+def _source_label(asset: Asset) -> str:
+    packages = list(dict.fromkeys(f"{p.package}=={p.version}" for p in asset.parts))
+    return packages[0] if len(packages) == 1 else f"{packages[0]} (+{len(packages) - 1} more parts)"
+
+
 def describe(cache: Path) -> list[dict[str, object]]:
     """One row per asset for `llm-tui assets`: name, kind, size, status, path."""
     return [
@@ -307,7 +312,7 @@ def describe(cache: Path) -> list[dict[str, object]]:
             "size": a.size,
             "status": status(a, cache),
             "path": str(asset_path(a, cache)),
-            "source": " + ".join(dict.fromkeys(f"{p.package}=={p.version}" for p in a.parts)),
+            "source": _source_label(a),
             "description": a.description,
             "license": a.license,
         }

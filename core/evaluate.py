@@ -36,7 +36,7 @@ from .locations import cache_dir
 from .mmlu.data import LETTERS, MmluData, Question, load_file, load_source
 from .mmlu.prompts import PROMPT_FORMAT, build_prompt
 from .mmlu.subjects import CATEGORY_OF, SUBJECTS, parse_subjects
-from .models import LoadedModel, describe_spec, load_model
+from .models import LoadedModel, check_hub_model, describe_spec, load_model
 from .runs import RUN_FORMAT, RunStore, default_run_dir
 from .sysinfo import machine_info, software_versions
 from .timing import Meter
@@ -52,15 +52,23 @@ def _plan(
     config: EvalConfig, cache: Path, emit: EventCallback, cancel: threading.Event | None
 ) -> tuple[MmluData, list[str], dict[str, list[Question]], dict[str, list[Question]]]:
     """Validate subjects and data before any model is loaded."""
+    if config.shots and config.data in ("bundled", "") and not config.dev_data:
+        raise UserInputError(
+            f"--shots {config.shots} needs a dev split, and the bundled MMLU has none; "
+            "use --data hub (cais/mmlu), or --dev-data FILE with exemplars"
+        )
     if config.data in ("bundled", "hub", ""):
         subjects = parse_subjects(config.subjects, SUBJECTS)
         data = load_source(config.data, cache, emit, cancel)
     else:
         data = load_source(config.data, cache, emit, cancel)
-        subjects = parse_subjects(config.subjects, data.subjects)
+        subjects = parse_subjects(config.subjects, sorted(set(SUBJECTS) | set(data.subjects)))
     missing = [s for s in subjects if s not in data.test]
     if missing:
-        raise UserInputError(f"the data source has no questions for {', '.join(missing)}; pick other --subjects")
+        have = ", ".join(data.subjects[:8]) + (", ..." if len(data.subjects) > 8 else "")
+        raise UserInputError(
+            f"the data has no questions for {', '.join(missing[:3])}; it has {have}; pick --subjects among those"
+        )
     test = {s: data.test[s][: config.limit] if config.limit else data.test[s] for s in subjects}
     shots: dict[str, list[Question]] = {}
     if config.shots:
@@ -153,6 +161,8 @@ class _Evaluation:
         dtype = resolve_dtype(cfg.dtype, device)
         check_combination(device, dtype, cfg.quant)
         data, subjects, plan, shots = _plan(cfg, cache, self.emit, self.cancel)
+        if source.kind == "hub" and self.loaded is None:
+            check_hub_model(source.hub_id or cfg.model)  # offline, gated or missing: fail before any folder
         identity = {
             "model": cfg.model, "device": device, "dtype": dtype, "quant": cfg.quant,
             "data": data.identity, "subjects": subjects, "limit": cfg.limit, "shots": cfg.shots,
@@ -195,6 +205,8 @@ class _Evaluation:
         )
         session = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "questions": 0, "load_s": None}
         self.results["sessions"].append(session)
+        # Written before any model work, so the folder is recognisably this run's even if killed at once.
+        self._write(store, records, subjects, plan, meters, "running")
         pending = [s for s in subjects if done_by_subject[s] < len(plan[s])]
         if pending:
             loaded = self._load(device, dtype, cache)

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -95,10 +96,12 @@ def describe_spec(spec: str) -> ModelSource:
 
 
 def _quiet_transformers() -> None:
+    import huggingface_hub
     import transformers
     from huggingface_hub.utils import disable_progress_bars
 
     transformers.logging.set_verbosity_error()
+    huggingface_hub.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     disable_progress_bars()
 
@@ -187,6 +190,45 @@ def _hub_error(exc: BaseException, hub_id: str) -> ModelLoadError | None:
     return None
 
 
+def _hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """A quick TCP connect to the hub, so an offline machine fails in seconds, not after minutes of retries."""
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def check_hub_model(hub_id: str) -> bool:
+    """Before any run folder is made: can ``hub_id`` be loaded? Returns True when only the local cache can serve.
+
+    Offline with the model in the local Hugging Face cache: load from the cache. Offline without it, gated,
+    or not found: a ModelLoadError saying what to do.
+    """
+    from huggingface_hub import auth_check, constants, try_to_load_from_cache
+
+    cached = isinstance(try_to_load_from_cache(hub_id, "config.json"), str)
+    if constants.HF_HUB_OFFLINE or not _hub_reachable(constants.ENDPOINT):
+        if cached:
+            return True
+        raise ModelLoadError(
+            f"cannot reach the Hugging Face hub to download {hub_id}, and it is not in the "
+            "local HF cache; connect to the network, or pass a local folder or .gguf file"
+        )
+    try:
+        auth_check(hub_id)
+    except Exception as exc:
+        mapped = _hub_error(exc, hub_id)
+        if mapped is not None:
+            raise mapped from exc
+        raise ModelLoadError(f"cannot check {hub_id} on the hub: {_one_line(exc)}") from exc
+    return False
+
+
 def load_model(
     spec: str,
     device: str = "auto",
@@ -207,6 +249,7 @@ def load_model(
     dtype = resolve_dtype(dtype, device)
     check_combination(device, dtype, quant)
     started = time.perf_counter()
+    local_only = False
 
     if source.kind == "alias":
         say(ModelLoading(spec, "resolve", "checking the offline asset"))
@@ -221,6 +264,7 @@ def load_model(
     else:
         assert source.hub_id is not None
         folder = source.hub_id
+        local_only = check_hub_model(source.hub_id)
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -228,6 +272,8 @@ def load_model(
     _quiet_transformers()
     say(ModelLoading(spec, "load", f"{device}, {dtype}, quant {quant}"))
     kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype), "trust_remote_code": trust_remote_code}
+    if source.kind == "hub" and local_only:
+        kwargs["local_files_only"] = True
     if quant != "none":
         from transformers import BitsAndBytesConfig
 
@@ -244,7 +290,9 @@ def load_model(
     elif device != "cpu":
         kwargs["device_map"] = {"": device}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            folder, trust_remote_code=trust_remote_code, local_files_only=kwargs.get("local_files_only", False)
+        )
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     except ModelLoadError:
         raise

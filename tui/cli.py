@@ -222,8 +222,10 @@ def run_assets(argv: Sequence[str]) -> int:
             from rich.table import Table
 
             table = Table(title=f"assets in {cache}", title_justify="left")
-            for col in ("name", "kind", "size", "status", "from (PyPI)"):
-                table.add_column(col)
+            table.add_column("name", no_wrap=True)
+            for col in ("kind", "size", "status"):
+                table.add_column(col, no_wrap=True)
+            table.add_column("from (PyPI)", overflow="fold")
             for row in assets.describe(cache):
                 if row["name"] in names:
                     colour = {"ready": "green", "missing": "yellow"}.get(str(row["status"]), "red")
@@ -294,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.batch:
             return run_batch(ns, argv)
         return run_app(ns)
+    except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -1,0 +1,108 @@
+"""Shared fixtures: tiny randomly initialised models built from a config, and small MMLU files."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+SUBJECT_SIZES = {"astronomy": 13, "anatomy": 9, "virology": 6}
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def _questions(seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    words = "star planet orbit mass light galaxy bone muscle virus cell energy moon comet nerve host".split()
+    rows = []
+    for subject, n in SUBJECT_SIZES.items():
+        for i in range(n):
+            q = " ".join(rng.choice(words) for _ in range(rng.randint(3, 40)))
+            rows.append(
+                {
+                    "question": f"Q{i}: {q}?",
+                    "subject": subject,
+                    "choices": [" ".join(rng.choice(words) for _ in range(rng.randint(1, 6))) for _ in range(4)],
+                    "answer": rng.randint(0, 3),
+                }
+            )
+    return rows
+
+
+def _tokenizer(merges: bool):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    corpus = [json.dumps(r) for r in _questions()] + ["Answer: A Answer: B Answer: C Answer: D"] * 50
+    trainer = trainers.BpeTrainer(
+        vocab_size=600 if merges else 260,
+        special_tokens=["<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def build_tiny_model(folder: Path, merges: bool = True, seed: int = 0) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = _tokenizer(merges)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama whose tokenizer has ' A'..' D' as single tokens."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bytes_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama with a byte-level tokenizer: ' A' is two tokens (the log-likelihood path)."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-bytes-model"), merges=False)
+
+
+@pytest.fixture(scope="session")
+def mmlu_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local MMLU file in the cais/mmlu schema, three subjects, with a dev split of 5 per subject."""
+    path = tmp_path_factory.mktemp("data") / "mini_mmlu.jsonl"
+    rows = _questions()
+    first_five = {f"Q{i}" for i in range(5)}
+    dev = [dict(r, split="dev") for r in _questions(seed=1) if r["question"].split(":")[0] in first_five]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows + dev))
+    return path
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("LLM_TUI_CACHE", str(folder))
+    return folder

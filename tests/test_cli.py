@@ -1,0 +1,210 @@
+"""`llm-tui --batch` bad inputs: one clear line on stderr, exit code 2, no traceback, nothing lost."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from core.runs import RESULTS, RUN_FORMAT
+from tui.cli import main
+
+
+def _run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("llm-tui: error: ")
+    return lines[0]
+
+
+def test_unknown_subject(capsys, tiny_model):
+    code, _, err = _run(capsys, "--batch", "--model", str(tiny_model), "--subjects", "astronmy,anatomy")
+    assert code == 2
+    assert "did you mean astronomy" in _one_error_line(err)
+
+
+def test_missing_model_path(capsys, tmp_path):
+    code, _, err = _run(capsys, "--batch", "--model", str(tmp_path / "nope.gguf"), "--output", str(tmp_path / "o"))
+    assert code == 2 and "model file not found" in _one_error_line(err)
+    code, _, err = _run(capsys, "--batch", "--model", "./no/such/folder")
+    assert code == 2 and "model not found" in _one_error_line(err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_hub_id_while_offline(capsys, tmp_path, monkeypatch, mmlu_file):
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    code, _, err = _run(
+        capsys,
+        "--batch",
+        "--model",
+        "someorg/some-model-llmtui-test",
+        "--data",
+        str(mmlu_file),
+        "--subjects",
+        "anatomy",
+        "--output",
+        str(tmp_path / "o"),
+    )
+    assert code == 2 and "cannot reach the Hugging Face hub" in _one_error_line(err)
+    assert not (tmp_path / "o").exists()
+
+
+def test_quantization_on_mps_refused_before_loading(capsys, monkeypatch, tiny_model):
+    import torch
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = _run(capsys, "--batch", "--model", str(tiny_model), "--device", "mps", "--quant", "4bit")
+    assert code == 2 and "does not run on mps" in _one_error_line(err)
+
+
+def test_limit_zero_and_bad_flags(capsys):
+    code, _, err = _run(capsys, "--batch", "--limit", "0")
+    assert code == 2 and "--limit 0" in _one_error_line(err)
+    code, _, err = _run(capsys, "--batch", "--quant", "3bit")
+    assert code == 2 and "invalid choice" in _one_error_line(err)
+
+
+def test_unreadable_data_file(capsys, tmp_path, tiny_model):
+    bad = tmp_path / "broken.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    code, _, err = _run(capsys, "--batch", "--model", str(tiny_model), "--data", str(bad))
+    assert code == 2 and "cannot read broken.parquet" in _one_error_line(err)
+
+
+def test_foreign_run_folder_untouched(capsys, tmp_path, tiny_model, mmlu_file):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "thesis.md").write_text("keep me")
+    code, _, err = _run(
+        capsys,
+        "--batch",
+        "--model",
+        str(tiny_model),
+        "--data",
+        str(mmlu_file),
+        "--subjects",
+        "anatomy",
+        "--output",
+        str(folder),
+    )
+    assert code == 2 and "holds no llm-tui run" in _one_error_line(err)
+    assert [p.name for p in folder.iterdir()] == ["thesis.md"]
+
+
+def test_corrupt_journal_line_refused_torn_last_line_repaired(capsys, tmp_path, tiny_model, mmlu_file):
+    out = tmp_path / "run"
+    args = [
+        "--batch",
+        "--model",
+        str(tiny_model),
+        "--data",
+        str(mmlu_file),
+        "--subjects",
+        "virology",
+        "--device",
+        "cpu",
+        "--output",
+        str(out),
+    ]
+    assert _run(capsys, *args)[0] == 0
+    journal = out / "questions.jsonl"
+    good = journal.read_bytes()
+    lines = good.splitlines(keepends=True)
+    # a corrupt complete line: refused, nothing changed
+    journal.write_bytes(b"".join(lines[:2]) + b"{not json}\n" + b"".join(lines[2:]))
+    corrupt = journal.read_bytes()
+    code, _, err = _run(capsys, *args)
+    assert code == 2 and "line 3 is corrupt" in _one_error_line(err)
+    assert journal.read_bytes() == corrupt
+    # a torn last line (what kill -9 can leave): repaired, the question asked again, run completes
+    journal.write_bytes(b"".join(lines[:-1]) + lines[-1][:17])
+    code, out_text, err = _run(capsys, *args)
+    assert code == 0, err
+    assert "repaired a torn last line" in out_text
+    recs = [json.loads(x) for x in journal.read_text().splitlines()]
+    assert len(recs) == len({r["index"] for r in recs}) == 6
+
+
+def test_batch_output_plain_when_not_a_terminal_and_verbose(capsys, tmp_path, tiny_model, mmlu_file):
+    code, out, _ = _run(
+        capsys,
+        "--batch",
+        "--model",
+        str(tiny_model),
+        "--data",
+        str(mmlu_file),
+        "--subjects",
+        "virology",
+        "--verbose",
+        "--output",
+        str(tmp_path / "r"),
+    )
+    assert code == 0
+    assert "[virology] done:" in out
+    assert out.count("virology#") == 6 and ("right" in out or "wrong" in out)
+    assert "overall (micro)" in out and "process CPU time" in out
+
+
+def test_several_models_each_get_a_folder_and_a_comparison(capsys, tmp_path, tiny_model, tiny_bytes_model, mmlu_file):
+    code, out, _ = _run(
+        capsys,
+        "--batch",
+        "--model",
+        str(tiny_model),
+        "--model",
+        str(tiny_bytes_model),
+        "--data",
+        str(mmlu_file),
+        "--subjects",
+        "virology",
+        "--output",
+        str(tmp_path / "cmp"),
+    )
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == sorted([tiny_model.name, tiny_bytes_model.name])
+    assert "comparison" in out
+
+
+def test_assets_list_and_subjects(capsys, cache):
+    code, out, _ = _run(capsys, "assets")
+    assert code == 0 and "smollm2-135m-instruct" in out and "missing" in out
+    code, out, _ = _run(capsys, "assets", "pull", "llama-9000")
+    assert code == 2
+    code, out, _ = _run(capsys, "subjects")
+    assert code == 0 and "social_sciences" in out
+
+
+def test_no_traceback_from_a_real_process(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "--batch", "--subjects", "nosuchsubject"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, LLM_TUI_CACHE=str(tmp_path)),
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("llm-tui: error: unknown subject 'nosuchsubject'")
+    assert "Traceback" not in proc.stderr
+
+
+def test_results_format_marker():
+    assert RUN_FORMAT.startswith("llm-tui-run/") and RESULTS == "results.json"
+
+
+@pytest.fixture(autouse=True)
+def _restore_sigint():
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, previous)

