@@ -51,7 +51,7 @@ def baseline(model_spec: str, questions: list) -> tuple[float, int]:
         inputs = tok(course_prompt(q), return_tensors="pt")
         with torch.no_grad():
             out = model.generate(**inputs, max_new_tokens=1, do_sample=False, pad_token_id=tok.eos_token_id)
-        text = tok.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip().upper()
+        text = tok.decode(out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip().upper()
         answer = next((ch for ch in text if ch in LETTERS), "A")
         correct += answer == q.answer_letter
     return time.perf_counter() - start, correct
@@ -59,8 +59,14 @@ def baseline(model_spec: str, questions: list) -> tuple[float, int]:
 
 def engine(model_spec: str, subjects: list[str], limit: int | None, dtype: str) -> tuple[float, int, dict]:
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = EvalConfig(model=model_spec, subjects=",".join(subjects), device="cpu", dtype=dtype, limit=limit,
-                         output=str(Path(tmp) / "run"))
+        cfg = EvalConfig(
+            model=model_spec,
+            subjects=",".join(subjects),
+            device="cpu",
+            dtype=dtype,
+            limit=limit,
+            output=str(Path(tmp) / "run"),
+        )
         results = evaluate(cfg)
         lines = (Path(tmp) / "run" / "questions.jsonl").read_text().splitlines()
     predicted = {(r["subject"], r["index"]): r["predicted"] for r in map(json.loads, lines)}

