@@ -276,10 +276,21 @@ def run_subjects(argv: Sequence[str]) -> int:
 
 
 def run_app(ns: argparse.Namespace) -> int:
-    print(
-        "llm-tui: the interactive app is not built yet; run `llm-tui --batch` for the headless evaluation "
-        "(see `llm-tui --help`)"
-    )
+    from .app import create_app
+    from .settings import AppSettings
+
+    settings = AppSettings.load()
+    if ns.runs_dir != "runs":
+        settings.runs_dir = ns.runs_dir
+    if ns.cache_dir:
+        settings.cache_dir = ns.cache_dir
+    create_app(settings=settings).run()
+    # A model load in flight cannot be interrupted; do not keep the user waiting for it after quitting.
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        os._exit(EXIT_OK)
     return EXIT_OK
 
 

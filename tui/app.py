@@ -1,0 +1,136 @@
+"""The Textual app: setup, live evaluation and results screens over the `core` engine.
+
+torch and transformers are imported by a background worker after the first frame, so the app starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+
+from .messages import StartRuns, WarmupDone
+from .screens.dialogs import ErrorDialog, HelpScreen
+from .screens.live import LiveScreen
+from .screens.results import ResultsScreen
+from .screens.setup import SetupScreen
+from .settings import AppSettings
+
+
+class LlmTuiApp(App[None]):
+    CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses (tests) live elsewhere
+    TITLE = "llm-tui"
+    SCREENS = {"setup": SetupScreen, "live": LiveScreen, "results": ResultsScreen}
+    MODES = {"setup": "setup", "live": "live", "results": "results"}
+    DEFAULT_MODE = "setup"
+    BINDINGS = [
+        Binding("f1,question_mark", "help", "Help"),
+        Binding("f2", "switch_mode('setup')", "Setup"),
+        Binding("f3", "switch_mode('live')", "Live"),
+        Binding("f4", "switch_mode('results')", "Results"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        settings: AppSettings | None = None,
+        devices: list[Any] | None = None,
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or AppSettings.load()
+        self.warmup_result: WarmupDone | None = None
+        self._injected = (devices, counts) if devices is not None else None
+
+    def on_mount(self) -> None:
+        if self._injected is not None:
+            self._warmed(WarmupDone(self._injected[0], self._injected[1]))
+        else:
+            self.warm_up()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="warmup")
+    def warm_up(self) -> None:
+        """Import the heavy libraries and look at the hardware, off the event loop."""
+        from core import assets
+        from core.devices import available_devices
+
+        error = None
+        try:
+            import transformers  # noqa: F401  (imported now so the first run starts at once)
+
+            devices = available_devices()
+        except Exception as exc:  # a broken torch install must not kill the app
+            devices, error = [], f"device detection failed: {exc}"
+        counts = None
+        if assets.is_verified(assets.ASSETS["mmlu"], self.settings.cache):
+            from core.mmlu.data import load_bundled
+
+            counts = load_bundled(self.settings.cache).counts()
+        self.post_message(WarmupDone(devices, counts, error))
+
+    @on(WarmupDone)
+    def _warmed(self, message: WarmupDone) -> None:
+        self.warmup_result = message
+        setup = self.get_screen("setup")
+        if setup.is_mounted:
+            setup.post_message(WarmupDone(message.devices, message.counts, message.error))
+
+    @on(StartRuns)
+    def _start_runs(self, message: StartRuns) -> None:
+        self.switch_mode("live")
+        live = self.get_screen("live")
+        assert isinstance(live, LiveScreen)
+        self.call_after_refresh(live.start, message.configs)
+
+    def show_error(self, error: BaseException | None) -> None:
+        """The one place failures of background work become a dialog; then back to setup."""
+        from core.errors import LlmTuiError
+
+        if isinstance(error, LlmTuiError):
+            title, text = "Cannot run this", str(error)
+        else:
+            title, text = "Unexpected error", f"{type(error).__name__}: {error}"
+        self.switch_mode("setup")
+        self.push_screen(ErrorDialog(title, text))
+
+    def action_help(self) -> None:
+        from .screens.compare import CompareScreen
+        from .screens.run_detail import RunDetailScreen
+
+        def keys(cls: Any) -> list[tuple[str, str]]:
+            out = []
+            for b in cls.BINDINGS:
+                if isinstance(b, Binding) and b.description:
+                    out.append((b.key.replace(",", " / "), b.description))
+            return out
+
+        sections = [
+            ("anywhere", keys(LlmTuiApp)),
+            ("setup", keys(SetupScreen)),
+            ("live", keys(LiveScreen)),
+            ("results", keys(ResultsScreen)),
+            ("run", keys(RunDetailScreen)),
+            ("compare", keys(CompareScreen)),
+        ]
+        sections[1][1].extend(
+            [
+                ("tab / shift+tab", "move between fields"),
+                ("space", "tick a subject or category"),
+                ("enter", "pick the highlighted model"),
+            ]
+        )
+        self.push_screen(HelpScreen(sections))
+
+    async def action_quit(self) -> None:
+        live = self.get_screen("live")
+        if isinstance(live, LiveScreen):
+            live.cancel.set()  # the worker stops after its batch; the journal is consistent at any point
+        self.exit()
+
+
+def create_app(**kwargs: Any) -> LlmTuiApp:
+    return LlmTuiApp(**kwargs)

@@ -1,0 +1,35 @@
+"""Messages that workers post to screens (thread-safe); handlers on the screens change state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from core.events import Event
+
+
+class EngineEvent(Message):
+    """One engine event, carried from the evaluation worker thread to the live screen."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class WarmupDone(Message):
+    """torch/transformers imported in the background; the devices present and the bundled question counts."""
+
+    def __init__(self, devices: list[Any], counts: dict[str, int] | None, error: str | None = None) -> None:
+        super().__init__()
+        self.devices = devices
+        self.counts = counts
+        self.error = error
+
+
+class StartRuns(Message):
+    """The setup screen asks for a queue of evaluations to run."""
+
+    def __init__(self, configs: list[Any]) -> None:
+        super().__init__()
+        self.configs = configs

@@ -1,0 +1,83 @@
+"""`llm-tui report RUN_DIR... --out DIR [--baseline RUN_DIR]`: charts (PNG, one PDF) and a Markdown summary.
+
+Exit codes: 0 written, 2 bad input (one line `llm-tui: error: ...` on stderr, no traceback), 1 failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import NoReturn
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag on one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"llm-tui: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from core.analysis import DEFAULT_PERMUTATIONS
+
+    p = _Parser(
+        prog="llm-tui report",
+        description=(
+            "Compare two or more runs on the questions they share: mistake patterns (shared or random, with a "
+            "permutation test), pairwise agreement, McNemar, letter bias, time and memory by configuration. "
+            "Writes PNG charts, report.pdf (one chart per page), report.md and analysis.json into --out."
+        ),
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (each holds results.json)")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the report (created if needed)")
+    p.add_argument(
+        "--baseline",
+        metavar="RUN_DIR",
+        help="the run the configuration ratios are relative to (default: the float32 CPU run, else the first)",
+    )
+    p.add_argument(
+        "--permutations",
+        type=int,
+        default=DEFAULT_PERMUTATIONS,
+        metavar="N",
+        help="shuffles for the overlap permutation test (default %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the permutation test (default %(default)s)")
+    return p
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"llm-tui: error: {message}", file=sys.stderr)
+    return code
+
+
+def run_report(argv: list[str]) -> int:
+    try:
+        ns = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a bad flag (2, message already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    if ns.permutations < 100:
+        return _fail(f"--permutations {ns.permutations} is too few for a p-value; use 100 or more", EXIT_BAD_INPUT)
+
+    from core.analysis import VERDICTS
+    from core.errors import LlmTuiError
+    from core.report import write_report
+    from core.report.text import p_text
+
+    command = "llm-tui report " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        report = write_report(ns.runs, ns.out, ns.baseline, ns.permutations, ns.seed, command)
+    except LlmTuiError as exc:
+        return _fail(str(exc), exc.exit_code)
+    test = report.analysis.overlap
+    print(f"compared {len(report.analysis.runs)} runs on {report.analysis.questions} common questions")
+    print(
+        f"mistakes: {VERDICTS[test.verdict]}: permutation {p_text(test.p_value, test.p_floor)}, "
+        f"{test.shared_wrong} shared vs {test.shared_wrong_expected:.1f} expected if independent"
+    )
+    print(f"wrote {report.pdf} ({report.pages} pages), {report.markdown}, {report.json}")
+    print(f"      {len(report.charts)} PNG charts: {', '.join(p.name for p in report.charts)}")
+    return EXIT_OK

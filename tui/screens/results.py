@@ -1,0 +1,176 @@
+"""Results: the runs in the runs folder as a sortable table; open one, or compare several."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from core.runs import list_runs
+
+from ..format import percent, seconds
+from ..messages import StartRuns
+
+COLUMNS = [
+    ("mark", " "), ("model", "model"), ("device", "device"), ("dtype", "dtype"), ("quant", "quant"),
+    ("subjects", "subjects"), ("questions", "questions"), ("accuracy", "accuracy"), ("wall", "wall"),
+    ("date", "date"), ("status", "status"),
+]  # fmt: skip
+
+
+def run_row(run_dir: Path, results: dict[str, Any]) -> dict[str, Any]:
+    ident = results.get("identity", {})
+    acc = results.get("accuracy", {})
+    subjects = ident.get("subjects", [])
+    return {
+        "dir": str(run_dir),
+        "model": str(ident.get("model", "?")),
+        "device": ident.get("device", ""),
+        "dtype": ident.get("dtype", ""),
+        "quant": ident.get("quant", ""),
+        "subjects": len(subjects),
+        "subjects_text": subjects[0] if len(subjects) == 1 else f"{len(subjects)} subjects",
+        "questions": acc.get("answered", 0),
+        "total": acc.get("total", 0),
+        "accuracy": acc.get("micro"),
+        "wall": results.get("timing", {}).get("wall_s"),
+        "date": str(results.get("updated") or results.get("created") or "")[:16].replace("T", " "),
+        "status": results.get("status", ""),
+        "results": results,
+    }
+
+
+class ResultsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare marked"),
+        Binding("s", "sort", "Sort by column"),
+        Binding("u", "resume", "Resume run"),
+        Binding("ctrl+l", "reload", "Reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, Any]] = []
+        self.marked: set[str] = set()
+        self.sort_key = "date"
+        self.sort_reverse = True
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="runs", cursor_type="cell", zebra_stripes=True)
+        yield Static("", id="runs-hint", classes="note")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.sub_title = "results"
+        table = self.query_one("#runs", DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        app: Any = self.app
+        self.rows = [run_row(d, r) for d, r in list_runs(app.settings.runs_dir)]
+        self.marked &= {r["dir"] for r in self.rows}
+        self._render_rows()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def _render_rows(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        cursor = table.cursor_coordinate
+        table.clear()
+
+        def key(row: dict[str, Any]) -> Any:
+            value = row.get(self.sort_key)
+            return (value is None, value if value is not None else 0)
+
+        self.rows.sort(key=key, reverse=self.sort_reverse)
+        for r in self.rows:
+            table.add_row(
+                "*" if r["dir"] in self.marked else " ", r["model"][:28], r["device"], r["dtype"], r["quant"],
+                r["subjects_text"][:20], f"{r['questions']}/{r['total']}", percent(r["accuracy"]),
+                seconds(r["wall"]), r["date"], r["status"], key=r["dir"],
+            )  # fmt: skip
+        if self.rows:
+            table.move_cursor(row=min(cursor.row, len(self.rows) - 1), column=cursor.column)
+        app: Any = self.app
+        hint = (
+            f"{len(self.rows)} runs in {app.settings.runs_dir}/, sorted by {self.sort_key}"
+            f"{' (descending)' if self.sort_reverse else ''}; {len(self.marked)} marked"
+        )
+        if not self.rows:
+            hint = f"no runs in {app.settings.runs_dir}/ yet: start one from the setup screen (f2)"
+        self.query_one("#runs-hint", Static).update(hint)
+
+    def _current(self) -> dict[str, Any] | None:
+        table = self.query_one("#runs", DataTable)
+        if not self.rows or table.cursor_row < 0:
+            return None
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return next((r for r in self.rows if r["dir"] == row_key.value), None)
+
+    def action_sort(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        column = COLUMNS[table.cursor_column][0]
+        column = {"mark": "dir", "subjects": "subjects"}.get(column, column)
+        if column == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key, self.sort_reverse = column, column in ("accuracy", "questions", "date", "wall")
+        self._render_rows()
+
+    def action_mark(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        self.marked ^= {row["dir"]}
+        table = self.query_one("#runs", DataTable)
+        table.update_cell(row["dir"], "mark", "*" if row["dir"] in self.marked else " ")
+        self._render_rows()
+
+    def action_open(self) -> None:
+        from .run_detail import RunDetailScreen
+
+        row = self._current()
+        if row is not None:
+            self.app.push_screen(RunDetailScreen(row["dir"], row["results"]))
+
+    @on(DataTable.CellSelected, "#runs")
+    def _selected(self) -> None:
+        self.action_open()
+
+    def action_compare(self) -> None:
+        from .compare import CompareScreen
+
+        chosen = [r for r in self.rows if r["dir"] in self.marked]
+        if len(chosen) < 2:
+            self.notify("mark two or more runs with space, then press c", severity="warning")
+            return
+        self.app.push_screen(CompareScreen([(r["dir"], r["results"]) for r in chosen]))
+
+    def action_resume(self) -> None:
+        from core.config import EvalConfig
+
+        row = self._current()
+        if row is None:
+            return
+        if row["status"] == "complete":
+            self.notify("this run is complete; nothing to resume")
+            return
+        saved = dict(row["results"].get("config", {}))
+        fields = EvalConfig.__dataclass_fields__
+        config = EvalConfig(**{k: v for k, v in saved.items() if k in fields})
+        config.output = row["dir"]
+        self.app.post_message(StartRuns([config]))

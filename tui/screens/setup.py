@@ -1,0 +1,321 @@
+"""Setup: pick model(s), device, dtype, quantization, subjects and options; queue and start runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Checkbox,
+    Footer,
+    Header,
+    Input,
+    Label,
+    OptionList,
+    RadioButton,
+    RadioSet,
+    SelectionList,
+    Static,
+)  # fmt: skip
+from textual.widgets.option_list import Option
+from textual.widgets.selection_list import Selection
+
+from core import assets
+from core.config import EvalConfig
+from core.devices import DTYPES, QUANTS, quant_problem
+from core.mmlu.subjects import CATEGORIES, DEFAULT_SUBJECTS, pretty
+
+from ..messages import StartRuns, WarmupDone
+
+SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+def dtype_problem(dtype: str, device: str, bf16: bool) -> str | None:
+    """Why ``dtype`` cannot run on ``device``, or None."""
+    if dtype == "bfloat16" and device == "mps":
+        return "bf16 not on mps"
+    if dtype == "bfloat16" and device.startswith("cuda") and not bf16:
+        return "this GPU has no bf16"
+    return None
+
+
+class SetupScreen(Screen[None]):
+    """Everything a run needs, chosen with the keyboard."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Start", priority=True),
+        Binding("ctrl+t", "queue_model", "Queue", priority=True),
+        Binding("ctrl+g", "clear_queue", "Clear queue", show=False, priority=True),
+        Binding("ctrl+n", "toggle_all_subjects", "All/none subjects", show=False, priority=True),
+    ]
+
+    AUTO_FOCUS = "#models"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.devices: list[Any] = []
+        self.counts: dict[str, int] | None = None
+        self.selected: set[str] = set(DEFAULT_SUBJECTS)
+        self.queue: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="setup"):
+            with VerticalScroll(id="setup-left"):
+                yield Label("Model", classes="section")
+                yield OptionList(id="models")
+                yield Input(assets.DEFAULT_MODEL, placeholder="alias, org/name, folder or .gguf", id="model-input")
+                yield Label("Device", classes="section")
+                yield RadioSet(RadioButton("cpu", value=True, name="cpu"), id="device")
+                yield Static("detecting devices...", id="device-note", classes="note")
+                yield Label("dtype", classes="section")
+                yield RadioSet(*[RadioButton(SHORT.get(d, d), value=d == "auto", name=d) for d in DTYPES], id="dtype")
+                yield Label("Quantization", classes="section")
+                yield RadioSet(*[RadioButton(q, value=q == "none", name=q) for q in QUANTS], id="quant")
+                yield Static("", id="quant-note", classes="note")
+                yield Label("Options", classes="section")
+                with Horizontal(id="numbers"):
+                    yield Input(placeholder="shots 0", type="integer", id="shots")
+                    yield Input(placeholder="limit: all", type="integer", id="limit")
+                yield Checkbox("wrap prompts in the chat template", id="chat-template")
+                yield Input(placeholder="data: bundled (default), hub, or a .jsonl/.json/.parquet file", id="data")
+                yield Input(placeholder="output folder (default runs/<time>-<model>-...)", id="output")
+                yield Static("", id="queue", classes="note")
+            with Vertical(id="setup-right"):
+                yield Label("Subjects", classes="section")
+                yield Input(placeholder="search subjects (a category name selects it)", id="subject-search")
+                yield SelectionList[str](id="subjects")
+                yield Static("", id="subject-summary", classes="note")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.title = "llm-tui"
+        self.sub_title = "setup"
+        self._fill_models()
+        self._fill_subjects()
+        self._refresh_constraints()
+        self._show_queue()
+        app: Any = self.app
+        if app.warmup_result is not None:
+            self.post_message(app.warmup_result)
+
+    # -- model -------------------------------------------------------------------------------------
+    def _fill_models(self) -> None:
+        app: Any = self.app
+        options: list[Option] = []
+        cache = app.settings.cache
+        for name in sorted(assets.MODEL_ALIASES, key=lambda n: (n != assets.DEFAULT_MODEL, n)):
+            state = "cached" if assets.asset_path(assets.ASSETS[name], cache).exists() else "not fetched yet"
+            options.append(Option(f"{name}  [dim]({state})[/]", id=name))
+        for spec in app.settings.recent_models:
+            if spec not in assets.MODEL_ALIASES:
+                options.append(Option(f"{spec}  [dim](recent)[/]", id=spec))
+        models = self.query_one("#models", OptionList)
+        models.clear_options()
+        models.add_options(options)
+
+    @on(OptionList.OptionSelected, "#models")
+    def _model_picked(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.query_one("#model-input", Input).value = event.option.id
+
+    # -- devices, dtype, quantization -------------------------------------------------------------
+    @on(WarmupDone)
+    async def _warmup_done(self, message: WarmupDone) -> None:
+        message.stop()  # handled here; it must not bubble back up to the app, which forwarded it
+        self.devices = message.devices
+        self.counts = message.counts
+        note = self.query_one("#device-note", Static)
+        if message.error:
+            note.update(f"[red]{message.error}[/]")
+        radio = self.query_one("#device", RadioSet)
+        present = [str(b.name) for b in radio.query(RadioButton)]
+        # The RadioSet starts with "cpu"; GPUs found by the warm-up are added in front of it, the first pressed.
+        gpus = [d for d in self.devices if d.name != "cpu" and d.name not in present]
+        if gpus:
+            await radio.mount_all([RadioButton(d.name, name=d.name) for d in gpus], before=0)
+            radio.query(RadioButton).first().value = True
+            radio.refresh(layout=True)
+        self._describe_device()
+        self._fill_subjects()
+        self._refresh_constraints()
+
+    def _device_info(self) -> Any | None:
+        name = self.selected_device
+        return next((d for d in self.devices if d.name == name), None)
+
+    @property
+    def selected_device(self) -> str:
+        button = self.query_one("#device", RadioSet).pressed_button
+        return button.name if button and button.name else "cpu"
+
+    def _describe_device(self) -> None:
+        from ..format import human_bytes
+
+        info = self._device_info()
+        if info is not None:
+            bf16 = ", native bf16" if info.bf16 else ""
+            self.query_one("#device-note", Static).update(f"{info.label}, {human_bytes(info.memory_bytes)}{bf16}")
+
+    @on(RadioSet.Changed, "#device")
+    def _device_changed(self) -> None:
+        self._describe_device()
+        self._refresh_constraints()
+
+    def _refresh_constraints(self) -> None:
+        device = self.selected_device
+        info = self._device_info()
+        bf16 = bool(info and info.bf16)
+        reasons = []
+        for button in self.query_one("#dtype", RadioSet).query(RadioButton):
+            problem = dtype_problem(str(button.name), device, bf16)
+            button.disabled = problem is not None
+            if problem:
+                reasons.append(f"{button.name}: {problem}")
+        for button in self.query_one("#quant", RadioSet).query(RadioButton):
+            problem = quant_problem(str(button.name), device)
+            button.disabled = problem is not None
+            if problem:
+                reasons.append(f"{button.name}: {problem.split(';')[0].replace('--quant ', '')}")
+        self.query_one("#quant-note", Static).update("\n".join(reasons))
+
+    # -- subjects ----------------------------------------------------------------------------------
+    def _fill_subjects(self) -> None:
+        needle = self.query_one("#subject-search", Input).value.strip().lower().replace(" ", "_")
+        widget = self.query_one("#subjects", SelectionList)
+        widget.clear_options()
+        options: list[Selection[str]] = []
+        for category, subjects in CATEGORIES.items():
+            shown = [s for s in subjects if needle in s or needle in category]
+            if not shown:
+                continue
+            n_questions = sum(self.counts.get(s, 0) for s in subjects) if self.counts else None
+            size = f", {n_questions:,} q" if n_questions else ""
+            every = all(s in self.selected for s in subjects)
+            options.append(Selection(f"[b]{category}[/] ({len(subjects)} subjects{size})", f"cat:{category}", every))
+            for s in shown:
+                count = f" ({self.counts[s]})" if self.counts and s in self.counts else ""
+                options.append(Selection(f"  {pretty(s)}{count}", s, s in self.selected))
+        widget.add_options(options)
+        if needle:  # searching: the first matching subject is highlighted, so tab then space ticks it
+            first = next((i for i, o in enumerate(options) if not str(o.value).startswith("cat:")), None)
+            if first is not None:
+                widget.highlighted = first
+        self._summarise_subjects()
+
+    @on(Input.Changed, "#subject-search")
+    def _search(self) -> None:
+        self._fill_subjects()
+
+    @on(SelectionList.SelectionToggled, "#subjects")
+    def _toggled(self, event: SelectionList.SelectionToggled) -> None:
+        value = str(event.selection.value)
+        widget = self.query_one("#subjects", SelectionList)
+        now_on = value in widget.selected
+        if value.startswith("cat:"):
+            members = CATEGORIES[value[4:]]
+            if now_on:
+                self.selected.update(members)
+            else:
+                self.selected.difference_update(members)
+            self._fill_subjects()
+            return
+        if now_on:
+            self.selected.add(value)
+        else:
+            self.selected.discard(value)
+        self._summarise_subjects()
+
+    def action_toggle_all_subjects(self) -> None:
+        all_subjects = {s for group in CATEGORIES.values() for s in group}
+        self.selected = set() if self.selected >= all_subjects else set(all_subjects)
+        self._fill_subjects()
+
+    def _summarise_subjects(self) -> None:
+        n = len(self.selected)
+        questions = sum(self.counts.get(s, 0) for s in self.selected) if self.counts else None
+        limit = self._int("#limit")
+        if questions is not None and limit:
+            questions = sum(min(limit, self.counts.get(s, 0)) for s in self.selected) if self.counts else None
+        text = f"{n} subject{'s' if n != 1 else ''} selected"
+        if questions is not None:
+            text += f", {questions:,} questions"
+        self.query_one("#subject-summary", Static).update(text)
+
+    @on(Input.Changed, "#limit")
+    def _limit_changed(self) -> None:
+        self._summarise_subjects()
+
+    # -- queue and start ---------------------------------------------------------------------------
+    def _int(self, selector: str) -> int | None:
+        text = self.query_one(selector, Input).value.strip()
+        return int(text) if text.lstrip("-").isdigit() else None
+
+    def _show_queue(self) -> None:
+        text = ("queue: " + " -> ".join(self.queue)) if self.queue else "queue empty: ctrl+r runs the model above"
+        self.query_one("#queue", Static).update(text)
+
+    def action_queue_model(self) -> None:
+        spec = self.query_one("#model-input", Input).value.strip()
+        if spec:
+            self.queue.append(spec)
+            self._show_queue()
+
+    def action_clear_queue(self) -> None:
+        self.queue.clear()
+        self._show_queue()
+
+    def _pressed(self, selector: str, default: str) -> str:
+        button = self.query_one(selector, RadioSet).pressed_button
+        return str(button.name) if button is not None and button.name else default
+
+    def build_configs(self) -> list[EvalConfig]:
+        app: Any = self.app
+        specs = self.queue or [self.query_one("#model-input", Input).value.strip() or assets.DEFAULT_MODEL]
+        subjects = [s for group in CATEGORIES.values() for s in group if s in self.selected]
+        output = self.query_one("#output", Input).value.strip() or None
+        configs = []
+        for spec in specs:
+            out = output
+            if output and len(specs) > 1:
+                from pathlib import Path
+
+                from core.models import describe_spec
+
+                out = str(Path(output) / describe_spec(spec).slug)
+            configs.append(EvalConfig(
+                model=spec, subjects=",".join(subjects), device=self.selected_device,
+                dtype=self._pressed("#dtype", "auto"), quant=self._pressed("#quant", "none"),
+                shots=self._int("#shots") or 0, limit=self._int("#limit"),
+                chat_template=self.query_one("#chat-template", Checkbox).value, output=out,
+                data=self.query_one("#data", Input).value.strip() or "bundled",
+                runs_dir=app.settings.runs_dir, cache_dir=app.settings.cache_dir,
+            ))  # fmt: skip
+        return configs
+
+    def action_start(self) -> None:
+        from core.errors import LlmTuiError
+
+        if not self.selected:
+            self.notify("tick at least one subject (space toggles, ctrl+a selects all)", severity="error")
+            return
+        limit = self._int("#limit")
+        if limit is not None and limit < 1:
+            self.notify("limit must be 1 or more (empty = all questions)", severity="error")
+            return
+        try:
+            configs = self.build_configs()
+        except LlmTuiError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        app: Any = self.app
+        for c in configs:
+            app.settings.remember_model(c.model)
+        self.queue.clear()
+        self._show_queue()
+        self._fill_models()
+        self.app.post_message(StartRuns(configs))

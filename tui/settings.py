@@ -1,0 +1,61 @@
+"""The app's settings: one typed object, from a JSON file plus environment overrides."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core.locations import cache_dir
+
+MAX_RECENT = 8
+
+
+def config_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(os.environ.get("LLM_TUI_CONFIG", Path(base) / "llm-tui" / "settings.json"))
+
+
+@dataclass
+class AppSettings:
+    runs_dir: str = "runs"
+    cache_dir: str | None = None
+    recent_models: list[str] = field(default_factory=list)
+    path: str | None = None  # where these settings are saved; None: not saved (tests)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> AppSettings:
+        path = path or config_file()
+        data: dict = {}
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            data = {}
+        settings = cls(
+            runs_dir=str(data.get("runs_dir", "runs")),
+            cache_dir=data.get("cache_dir"),
+            recent_models=[str(m) for m in data.get("recent_models", [])][:MAX_RECENT],
+            path=str(path),
+        )
+        settings.runs_dir = os.environ.get("LLM_TUI_RUNS_DIR", settings.runs_dir)
+        return settings
+
+    @property
+    def cache(self) -> Path:
+        return cache_dir(self.cache_dir)
+
+    def remember_model(self, spec: str) -> None:
+        self.recent_models = [spec] + [m for m in self.recent_models if m != spec]
+        self.recent_models = self.recent_models[:MAX_RECENT]
+        self.save()
+
+    def save(self) -> None:
+        if not self.path:
+            return
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            data = {k: v for k, v in asdict(self).items() if k != "path"}
+            Path(self.path).write_text(json.dumps(data, indent=2) + "\n")
+        except OSError:
+            pass  # settings are a convenience; never fail a run over them
