@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -42,10 +43,8 @@ async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float =
         if remaining <= 0:
             raise AssertionError("condition not reached in time")
         app.changed.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(app.changed.wait(), timeout=min(remaining, 1.0))
-        except TimeoutError:
-            pass
         await pilot.pause()
 
 

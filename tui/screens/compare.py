@@ -28,7 +28,7 @@ def heat(value: float | None) -> Text:
 def heatmap_table(runs: list[dict[str, Any]]) -> Table:
     table = Table(title="accuracy, subject x run", title_justify="left")
     table.add_column("subject")
-    for i, r in enumerate(runs):
+    for i in range(len(runs)):
         table.add_column(f"{i + 1}", justify="right")
     subjects = sorted({s for r in runs for s in r.get("subjects", {})})
     for s in subjects:

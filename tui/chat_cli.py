@@ -1,0 +1,310 @@
+"""`llm-tui chat --batch`: play a chat script headless and write a transcript.
+
+    llm-tui chat --batch --model smollm2-135m-instruct --script bench/scripts/alice.json --output alice.json
+    llm-tui chat --batch --script bench/scripts/long60.txt --strategy summarize --max-context 512 -o long.json
+    llm-tui chat --batch --script bench/scripts/alice.json --compare-history -o alice-compare.json
+
+Exit codes: 0 done (refused turns included: they are recorded), 1 failure, 2 bad input, 130 interrupted
+(the transcript so far is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, _Parser
+
+GEN_FLAGS = {
+    "max_new_tokens": "tokens per reply (default 256)",
+    "temperature": "0 = greedy and deterministic (default 0)",
+    "top_p": "nucleus sampling, 1 = off (default 1)",
+    "top_k": "top-k sampling, 0 = off (default 0)",
+    "seed": "random seed when sampling, or none (default 0)",
+    "repetition_penalty": "1 = off (default 1.1)",
+}
+
+
+def chat_parser() -> argparse.ArgumentParser:
+    from core.assets import DEFAULT_MODEL
+    from core.chat.settings import STRATEGIES
+    from core.devices import DEVICES, DTYPES, QUANTS
+
+    p = _Parser(
+        prog="llm-tui chat",
+        description="Chat with a model. With --batch: play a script headless and write a JSON transcript.",
+        epilog="Script: a text file, one user message per line (/clear and other slash commands allowed), or JSON "
+        '{"system": "...", "turns": [{"user": "..."}, {"user": "...", "expect": "..."}]}.',
+    )
+    p.add_argument("--batch", action="store_true", help="headless: play --script and write --output")
+    p.add_argument("--model", "-m", default=DEFAULT_MODEL, help="alias, Hugging Face id, model folder or .gguf file")
+    p.add_argument("--script", help="the conversation to play (text or JSON)")
+    p.add_argument("--output", "-o", help="transcript file to write (JSON)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="window", help="context strategy (default %(default)s)")
+    p.add_argument("--max-context", metavar="N", help="prompt token budget (default: model context - max new tokens)")
+    p.add_argument("--history", choices=("on", "off"), default="on", help="send the conversation (default on)")
+    p.add_argument("--keep-messages", metavar="N", help="`truncate`: earlier messages sent (default 6)")
+    p.add_argument("--summary-tokens", metavar="N", help="`summarize`: longest summary (default 96)")
+    p.add_argument("--system", metavar="TEXT", help="system prompt (default: the script's, else a short helpful one)")
+    for key, what in GEN_FLAGS.items():
+        p.add_argument("--" + key.replace("_", "-"), metavar="X", help=what)
+    p.add_argument(
+        "--compare-history",
+        action="store_true",
+        help="play the script with history on and off; probe each 'expect' under both",
+    )
+    p.add_argument("--device", default="auto", choices=DEVICES, help="default %(default)s: cuda, mps, then cpu")
+    p.add_argument("--dtype", default="auto", choices=DTYPES, help="default auto (bfloat16 where native, else float32)")
+    p.add_argument("--quant", default="none", choices=QUANTS, help="bitsandbytes quantization (4bit = NF4)")
+    p.add_argument("--cache-dir", help="asset and converted-model cache (default $LLM_TUI_CACHE or ~/.cache/llm-tui)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own Python code to run")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks for unexpected errors")
+    return p
+
+
+def settings_from_args(ns: argparse.Namespace, script_system: str | None) -> Any:
+    """Build ChatSettings from flags, each value validated exactly as `/set` validates it."""
+    from core.chat.settings import DEFAULT_SYSTEM_PROMPT, ChatSettings, set_option
+
+    s = ChatSettings()
+    system = ns.system if ns.system is not None else script_system
+    s = set_option(s, "system_prompt", DEFAULT_SYSTEM_PROMPT if system is None else system)
+    s = set_option(s, "strategy", ns.strategy)
+    s = set_option(s, "history", ns.history)
+    for key in ("max_context", "keep_messages", "summary_tokens", *GEN_FLAGS):
+        raw = getattr(ns, key)
+        if raw is not None:
+            try:
+                s = set_option(s, key, raw)
+            except Exception as exc:
+                from core.errors import UserInputError
+
+                raise UserInputError(f"--{key.replace('_', '-')} {raw}: {str(exc).split(': ', 1)[-1]}") from None
+    return s
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class ChatRenderer:
+    """Prints a headless chat: replies streamed on a terminal, one block per turn otherwise."""
+
+    def __init__(self, console: Console, quiet: bool = False, stream: bool | None = None) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.stream = console.is_terminal if stream is None else stream
+        self.total = 0
+        self.label = ""
+        self._streaming = False
+
+    def __call__(self, event: Any) -> None:
+        handler = getattr(self, f"on_{type(event).__name__}", None)
+        if handler is not None and not self.quiet:
+            handler(event)
+
+    def on_Notice(self, e: Any) -> None:
+        self.console.print(f"[yellow]note:[/] {escape(e.message)}" if e.level == "warning" else escape(e.message))
+
+    def on_ModelLoading(self, e: Any) -> None:
+        self.console.print(f"[dim]model {escape(e.model)}: {e.stage}{' - ' + e.detail if e.detail else ''}[/]")
+
+    def on_ScriptStarted(self, e: Any) -> None:
+        self.total, self.label = e.messages, e.label
+        label = f" ({e.label.replace('_', ' ')})" if e.label else ""
+        self.console.rule(f"{escape(Path(e.path).name)}{label}: {e.messages} messages")
+
+    def on_TurnStarted(self, e: Any) -> None:
+        self.console.print(f"[bold cyan][{e.index}/{self.total}] you:[/] {escape(e.user)}")
+        if self.stream:
+            self.console.print("[bold green]model:[/] ", end="")
+            self._streaming = True
+
+    def on_ReplyDelta(self, e: Any) -> None:
+        if self._streaming:
+            self.console.file.write(e.text)
+            self.console.file.flush()
+
+    def on_Summarizing(self, e: Any) -> None:
+        self.console.print(f"[dim]summarizing {e.messages} earlier messages...[/]")
+
+    def on_SummaryUpdated(self, e: Any) -> None:
+        self.console.print(f"[dim]summary of messages 1-{e.upto}: {escape(e.summary)}[/]")
+
+    def on_TurnFinished(self, e: Any) -> None:
+        r = e.record
+        if self._streaming:
+            self.console.print()
+            self._streaming = False
+        else:
+            self.console.print(f"[bold green]model:[/] {escape(r.reply)}")
+        cut = " [yellow](stopped)[/]" if r.stopped else ""
+        speed = "-" if r.tokens_per_s is None else f"{r.tokens_per_s:.1f}"
+        ttft = "-" if r.ttft_s is None else f"{r.ttft_s:.2f}"
+        self.console.print(
+            f"[dim]  {r.prompt_tokens}/{r.budget} tokens sent ({r.strategy}, history {'on' if r.history else 'off'}: "
+            f"{len(r.kept)} kept, {len(r.dropped)} dropped, {len(r.summarized)} summarized); first token {ttft} s; "
+            f"{r.new_tokens} tokens at {speed} tokens/s[/]{cut}"
+        )
+
+    def on_TurnRefused(self, e: Any) -> None:
+        self.console.print(f"[bold cyan][{e.record.index}/{self.total}] you:[/] {escape(e.record.user)}")
+        self.console.print(f"[yellow]  refused:[/] {escape(e.message)}")
+
+    def on_CommandApplied(self, e: Any) -> None:
+        self.console.print(f"[magenta]{escape(e.command)}[/] {escape('; '.join(e.lines))}")
+
+
+def summary_table(t: dict[str, Any]) -> Table:
+    table = Table(title="chat run", title_justify="left")
+    for col in ("turns", "refused", "stopped", "largest prompt / budget", "mean first token", "mean tokens/s"):
+        table.add_column(col, justify="right")
+    turns = t["turns"]
+    done = [x for x in turns if x.get("refused") is None]
+    ttfts = [x["ttft_s"] for x in done if x.get("ttft_s") is not None]
+    speeds = [x["tokens_per_s"] for x in done if x.get("tokens_per_s") is not None]
+    table.add_row(
+        str(len(turns)),
+        str(len(turns) - len(done)),
+        str(sum(bool(x.get("stopped")) for x in turns)),
+        f"{max((x['prompt_tokens'] for x in done), default=0)} / {t['budget']}",
+        f"{sum(ttfts) / len(ttfts):.2f} s" if ttfts else "-",
+        f"{sum(speeds) / len(speeds):.1f}" if speeds else "-",
+    )
+    return table
+
+
+def probe_table(t: dict[str, Any]) -> Table:
+    table = Table(title="recall probe: log-likelihood of the expected reply", title_justify="left")
+    for col, justify in (("turn", "right"), ("expected", "left"), ("history on", "right"), ("history off", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for x in t["turns"]:
+        if "expect" in x:
+            on, off = x.get("probe_history_on"), x.get("probe_history_off")
+            table.add_row(
+                str(x["index"]),
+                escape(x["expect"]),
+                "-" if on is None else f"{on:.3f}",
+                "-" if off is None else f"{off:.3f}",
+            )
+    return table
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"llm-tui: error: {message}", file=sys.stderr)
+    return code
+
+
+def run_chat(argv: Sequence[str]) -> int:
+    """`llm-tui chat ...` (the interactive pane is started by the app; this runs --batch)."""
+    from core.errors import LlmTuiError
+
+    argv = list(argv)
+    try:
+        ns = chat_parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    if not ns.batch:
+        return _fail("headless chat needs --batch (llm-tui chat --batch --script FILE --output OUT.json)", 2)
+    try:
+        return _run_batch(ns)
+    except LlmTuiError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if ns.debug:
+            raise
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", EXIT_FAILURE)
+
+
+def _run_batch(ns: argparse.Namespace) -> int:
+    from core.chat.headless import compare_history, play_script
+    from core.chat.script import load_script
+    from core.chat.session import ChatSession
+    from core.errors import UserInputError
+    from core.models import describe_spec, load_model
+
+    if not ns.script or not ns.output:
+        raise UserInputError("--batch needs --script FILE and --output OUT.json")
+    output = Path(ns.output).expanduser()
+    if output.is_dir():
+        raise UserInputError(f"--output {ns.output} is a folder; give a file name such as {output / 'chat.json'}")
+    script = load_script(ns.script)  # every line is checked before the model loads
+    settings = settings_from_args(ns, script.system)
+    describe_spec(ns.model)
+    console = Console(highlight=False)
+    render = ChatRenderer(console, quiet=ns.quiet)
+    cancel = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nstopping the reply in flight (Ctrl+C again to quit at once)...", file=sys.stderr)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        cache = Path(ns.cache_dir).expanduser() if ns.cache_dir else None
+        loaded = load_model(ns.model, ns.device, ns.dtype, ns.quant, cache, ns.trust_remote_code, render, cancel)
+        console.print(
+            f"loaded [bold]{escape(ns.model)}[/] in {loaded.info.get('load_s', 0):.1f} s "
+            f"({loaded.device}, {loaded.dtype}); context {loaded.info.get('context_length')} tokens"
+        )
+
+        def checkpoint(t: dict[str, Any]) -> None:
+            write_json(output, t)
+
+        if ns.compare_history:
+            ChatSession(loaded, settings)  # refuse impossible settings before playing
+            transcript = compare_history(loaded, settings, script, render, cancel, checkpoint)
+        else:
+            session = ChatSession(loaded, settings)
+            console.print(
+                f"budget {session.budget} prompt tokens, strategy {settings.strategy}, "
+                f"history {'on' if settings.history else 'off'}, prompt format: {session.format.name}"
+            )
+            transcript = play_script(session, script, render, cancel, checkpoint)
+        write_json(output, transcript)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
+    if ns.compare_history:
+        for label in ("history_on", "history_off"):
+            if label in transcript["runs"]:
+                console.print(f"{label.replace('_', ' ')}:", summary_table(transcript["runs"][label]))
+        console.print(probe_table(transcript))
+    else:
+        console.print(summary_table(transcript))
+        if transcript["summary"]["text"]:
+            console.print(f"summary: {escape(transcript['summary']['text'])}")
+    console.print(f"transcript: {output}")
+    if transcript["status"] == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def main() -> None:
+    sys.exit(run_chat(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
