@@ -20,6 +20,15 @@ CORE_MODULES = [
     "core.mmlu.prompts",
     "core.mmlu.scoring",
     "core.mmlu.subjects",
+    "core.analysis",
+    "core.analysis.configs",
+    "core.analysis.load",
+    "core.analysis.mistakes",
+    "core.analysis.stats",
+    "core.report",
+    "core.report.charts",
+    "core.report.markdown",
+    "core.report.text",
 ]
 UI = ("textual", "rich", "plotext", "textual_plotext")
 

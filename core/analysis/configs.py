@@ -1,0 +1,209 @@
+"""Configuration comparison: time, memory and accuracy of runs side by side, with ratios to a baseline.
+
+Meant for runs of one model that differ in device, dtype or quantization (it works across models too,
+and says so in ``notes``). Timing is summed over the subjects every run answered, so runs over different
+subject lists are compared on the same work; accuracy is on the questions every run answered.
+
+    table = compare_configs(load_runs(paths), baseline=None)   # float32 CPU run if any, else the first
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserInputError
+from .load import Run, assign_labels
+from .stats import wilson
+
+# Metrics with a ratio to the baseline: value / baseline value (so > 1 means more time, memory, speed...).
+METRICS = (
+    "wall_s",
+    "cpu_s",
+    "gpu_s",
+    "questions_per_s",
+    "tokens_per_s",
+    "peak_rss_bytes",
+    "peak_gpu_bytes",
+    "load_s",
+    "model_bytes",
+    "accuracy",
+)
+METRIC_NAMES = {
+    "wall_s": "wall time (s)",
+    "cpu_s": "CPU time (s)",
+    "gpu_s": "GPU time (s)",
+    "questions_per_s": "questions/s",
+    "tokens_per_s": "prompt tokens/s",
+    "peak_rss_bytes": "peak RSS",
+    "peak_gpu_bytes": "peak GPU memory",
+    "load_s": "load time (s)",
+    "model_bytes": "model memory",
+    "accuracy": "accuracy",
+}
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    """One run's cost and accuracy over the compared work. None where the run did not measure it."""
+
+    label: str
+    path: str
+    model: str
+    device: str
+    dtype: str
+    quant: str
+    gpu: str | None  # the GPU's name for CUDA runs
+    questions: int  # questions timed (all subjects compared)
+    wall_s: float | None  # wall-clock time spent scoring, summed over the compared subjects
+    cpu_s: float | None  # process CPU time (all cores) over the same batches
+    gpu_s: float | None  # CUDA kernel time measured with events
+    questions_per_s: float | None  # questions / wall_s
+    tokens_per_s: float | None  # prompt tokens / wall_s
+    peak_rss_bytes: int | None  # the process's peak resident memory (whole process, model included)
+    peak_gpu_bytes: int | None  # torch's peak allocated GPU memory
+    load_s: float | None  # model load time of the last session
+    model_bytes: int | None  # the loaded model's parameter and buffer memory
+    accuracy: float | None  # on the questions every run answered
+    accuracy_questions: int
+    ci_low: float  # Wilson 95% interval of accuracy
+    ci_high: float
+    ratios: dict[str, float | None] = field(default_factory=dict)  # metric -> value / baseline value
+    accuracy_delta: float | None = None  # accuracy - baseline accuracy (a fraction, 0.01 = 1 point)
+
+    def value(self, metric: str) -> Any:
+        return getattr(self, metric)
+
+
+@dataclass(frozen=True)
+class ConfigComparison:
+    rows: tuple[ConfigRow, ...]
+    baseline: str  # the baseline row's label
+    baseline_reason: str  # "chosen", "the float32 CPU run", "the first run given"
+    same_model: bool
+    subjects: tuple[str, ...]  # the subjects timed
+    notes: tuple[str, ...]
+
+    @property
+    def baseline_row(self) -> ConfigRow:
+        return next(r for r in self.rows if r.label == self.baseline)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _sum(values: list[Any]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _max(values: list[Any]) -> int | None:
+    present = [int(v) for v in values if v is not None]
+    return max(present) if present else None
+
+
+def _gpu_name(run: Run) -> str | None:
+    gpu = (run.results.get("machine") or {}).get("gpu")
+    if isinstance(gpu, dict):
+        return gpu.get("name")
+    return str(gpu) if gpu else None
+
+
+def choose_baseline(runs: Sequence[Run], baseline: str | Path | int | None) -> tuple[int, str]:
+    """The baseline's position and why it was chosen."""
+    if baseline is None:
+        for i, r in enumerate(runs):
+            if r.device == "cpu" and r.dtype == "float32" and r.quant == "none":
+                return i, "the float32 CPU run"
+        return 0, "the first run given"
+    if isinstance(baseline, int):
+        if not 0 <= baseline < len(runs):
+            raise UserInputError(f"baseline {baseline} is out of range; there are {len(runs)} runs")
+        return baseline, "chosen"
+    for i, r in enumerate(runs):
+        if r.label == str(baseline):
+            return i, "chosen"
+    wanted = Path(baseline).expanduser().resolve()
+    for i, r in enumerate(runs):
+        if r.path.expanduser().resolve() == wanted:
+            return i, "chosen"
+    raise UserInputError(f"--baseline {baseline} is not one of the runs given; add it to the run folders or drop it")
+
+
+def compare_configs(runs: Sequence[Run], baseline: str | Path | int | None = None) -> ConfigComparison:
+    if not runs:
+        raise UserInputError("no runs to compare; give one or more run folders")
+    if any(not r.label for r in runs):
+        assign_labels(list(runs))
+    notes: list[str] = []
+    answered = [{k[0] for k in r.records} for r in runs]
+    subjects = set.intersection(*answered)
+    if any(a != subjects for a in answered):
+        notes.append(f"timing is summed over the {len(subjects)} subject(s) every run answered")
+    common = set.intersection(*(set(r.records) for r in runs))
+    models = {r.model for r in runs}
+    if len(models) > 1:
+        notes.append("the runs are of different models, so the ratios compare models as well as configurations")
+    rows = []
+    for r in runs:
+        per_subject = r.results.get("subjects") or {}
+        timings = [(per_subject.get(s) or {}).get("timing") for s in sorted(subjects)]
+        if not subjects or any(t is None for t in timings):
+            timings = [r.results.get("timing") or {}]
+            notes.append(f"{r.label}: no per-subject timing; its whole-run timing is used")
+        t: list[dict[str, Any]] = [x for x in timings if x]
+        wall = _sum([x.get("wall_s") for x in t])
+        questions = int(_sum([x.get("questions") for x in t]) or 0)
+        tokens = _sum([x.get("prompt_tokens") for x in t])
+        keys = common or set(r.records)
+        correct = sum(1 for k in keys if r.records[k].get("correct"))
+        lo, hi = wilson(correct, len(keys))
+        rows.append(
+            dict(
+                label=r.label,
+                path=str(r.path),
+                model=r.model,
+                device=r.device,
+                dtype=r.dtype,
+                quant=r.quant,
+                gpu=_gpu_name(r),
+                questions=questions,
+                wall_s=wall,
+                cpu_s=_sum([x.get("cpu_s") for x in t]),
+                gpu_s=_sum([x.get("gpu_s") for x in t]),
+                questions_per_s=questions / wall if wall else None,
+                tokens_per_s=tokens / wall if wall and tokens is not None else None,
+                peak_rss_bytes=_max([x.get("peak_rss_bytes") for x in t]),
+                peak_gpu_bytes=_max([x.get("peak_gpu_bytes") for x in t]),
+                load_s=(r.results.get("timing") or {}).get("load_s"),
+                model_bytes=(r.results.get("model") or {}).get("memory_bytes"),
+                accuracy=correct / len(keys) if keys else None,
+                accuracy_questions=len(keys),
+                ci_low=lo,
+                ci_high=hi,
+            )
+        )
+    if not common:
+        notes.append("the runs share no questions; each accuracy is over its own questions")
+    if len({row["questions"] for row in rows}) > 1:
+        notes.append("the runs timed different numbers of questions; compare questions/s rather than totals")
+    b, reason = choose_baseline(runs, baseline)
+    base = rows[b]
+    out = []
+    for row in rows:
+        ratios = {}
+        for m in METRICS:
+            v, bv = row[m], base[m]
+            ratios[m] = float(v) / float(bv) if v is not None and bv not in (None, 0) else None
+        delta = row["accuracy"] - base["accuracy"] if None not in (row["accuracy"], base["accuracy"]) else None
+        out.append(ConfigRow(**row, ratios=ratios, accuracy_delta=delta))
+    return ConfigComparison(
+        rows=tuple(out),
+        baseline=base["label"],
+        baseline_reason=reason,
+        same_model=len(models) == 1,
+        subjects=tuple(sorted(subjects)),
+        notes=tuple(dict.fromkeys(notes)),
+    )
