@@ -32,6 +32,11 @@ def _colour(i: int) -> str:
     return f"C{i % 10}"
 
 
+def _wrap(label: str, width: int = 18) -> str:
+    """A run label broken into lines so neighbouring tick labels do not overlap."""
+    return "\n".join(textwrap.wrap(label, width)) or label
+
+
 def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
@@ -55,17 +60,17 @@ def accuracy_overall(analysis: Analysis) -> Chart:
     ax = fig.add_subplot()
     for i, r in enumerate(runs):
         acc = r.overall.accuracy or 0.0
-        ax.bar(i, 100 * acc, color=_colour(i), label=r.label)
+        ax.bar(i, 100 * acc, color=_colour(i))
         ax.errorbar(
             i, 100 * acc, yerr=[[100 * (acc - r.overall.ci_low)], [100 * (r.overall.ci_high - acc)]], color="black"
         )
         ax.annotate(f"{100 * acc:.1f}%", (i, 100 * r.overall.ci_high), ha="center", va="bottom", fontsize=9)
     ax.axhline(100 * CHANCE, color="0.4", linestyle="--", linewidth=1, label="chance (25%)")
-    ax.set_xticks(range(len(runs)), [r.label for r in runs], rotation=15, ha="right")
+    ax.set_xticks(range(len(runs)), [_wrap(r.label) for r in runs])
     ax.set_xlabel("run")
     ax.set_ylabel("accuracy (%), with 95% Wilson interval")
-    ax.set_ylim(0, min(100, max(100 * r.overall.ci_high for r in runs) * 1.25 + 5))
-    ax.legend(loc="upper left", fontsize=8)
+    ax.set_ylim(0, min(100, max(100 * r.overall.ci_high for r in runs) * 1.3 + 8))
+    ax.legend(loc="upper right", fontsize=8)
     title = f"Overall accuracy on the {analysis.questions} common questions"
     fig.suptitle(title)
     _footer(fig, analysis)
@@ -208,7 +213,7 @@ def letters(analysis: Analysis) -> Chart:
     ax.set_xlabel("answer letter")
     ax.set_ylabel("share of the common questions (%)")
     ax.set_ylim(0, 105)
-    ax.legend(fontsize=8, loc="upper center")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     title = "Answer-letter bias: predicted letters vs right letters"
     fig.suptitle(title)
     _footer(fig, analysis, "Chi-square goodness of fit of each run's letters to the right letters' shares.")
@@ -237,7 +242,8 @@ def configs(analysis: Analysis, comparison: ConfigComparison) -> Chart:
             ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center")
 
     def ratio_labels(metric: str) -> list[str]:
-        return [f"{r.label}\n(x{r.ratios[metric]:.2f})" if r.ratios.get(metric) is not None else r.label for r in rows]
+        ratios = [r.ratios.get(metric) for r in rows]
+        return [_wrap(r.label) + ("" if x is None else f"\n(x{x:.2f})") for r, x in zip(rows, ratios, strict=True)]
 
     ax = axes[0]
     grouped(
@@ -253,7 +259,7 @@ def configs(analysis: Analysis, comparison: ConfigComparison) -> Chart:
     for i, r in enumerate(rows):
         ax.bar(i, r.questions_per_s or 0.0, color=_colour(i))
         if r.questions_per_s is not None:
-            ax.annotate(f"{r.questions_per_s:.1f}", (i, r.questions_per_s), ha="center", va="bottom", fontsize=8)
+            ax.annotate(f"{r.questions_per_s:.3g}", (i, r.questions_per_s), ha="center", va="bottom", fontsize=8)
     ax.set_title("throughput", fontsize=10)
     ax.set_ylabel("questions per second")
     ax.set_xticks(xs, ratio_labels("questions_per_s"), fontsize=8)
@@ -283,18 +289,14 @@ def configs(analysis: Analysis, comparison: ConfigComparison) -> Chart:
     ax.set_ylabel("accuracy (%)")
     ax.set_xticks(
         xs,
-        [f"{r.label}\n({100 * r.accuracy_delta:+.1f} pts)" if r.accuracy_delta is not None else r.label for r in rows],
+        [_wrap(r.label) + ("" if r.accuracy_delta is None else f"\n({100 * r.accuracy_delta:+.1f} pts)") for r in rows],
         fontsize=8,
     )
     ax.set_xlabel("run (difference to baseline)")
     title = f"Time, memory and accuracy by configuration (baseline: {comparison.baseline})"
     fig.suptitle(title)
-    notes = " ".join(comparison.notes)
-    _footer(
-        fig,
-        analysis,
-        f"Configurations: {'; '.join(f'{r.label} = {r.model} {r.device} {r.dtype} {r.quant}' for r in rows)}. {notes}",
-    )
+    described = "; ".join(f"{r.label}: {r.model} {r.device} {r.dtype} quant={r.quant}" for r in rows)
+    _footer(fig, analysis, f"Configurations: {described}. {' '.join(comparison.notes)}")
     return Chart("configurations", title, fig)
 
 
