@@ -4,6 +4,8 @@
     llm-tui --batch [options]    MMLU evaluation, headless (rich progress on a terminal, plain lines otherwise)
     llm-tui assets [pull|path|remove] [NAME...]
     llm-tui subjects
+    llm-tui report RUN_DIR... --out DIR
+    llm-tui chat --batch --model M --script FILE --output OUT.json
 
 Exit codes: 0 done, 1 failure, 2 bad input, 130 interrupted (progress saved).
 """
@@ -38,7 +40,8 @@ def _eval_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="llm-tui",
         description="Benchmark, compare and chat with small language models.",
-        epilog="Other commands: `llm-tui assets`, `llm-tui subjects`. Docs: README.md.",
+        epilog="Other commands: `llm-tui assets`, `llm-tui subjects`, `llm-tui report`, `llm-tui chat`. "
+        "Docs: README.md.",
     )
     p.add_argument("--batch", action="store_true", help="run the MMLU evaluation headless (no app)")
     p.add_argument(
@@ -303,6 +306,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_assets(argv[1:])
         if argv and argv[0] == "subjects":
             return run_subjects(argv[1:])
+        if argv and argv[0] == "report":
+            from .report_cli import run_report
+
+            return run_report(argv[1:])
+        if argv and argv[0] == "chat":
+            from .chat_cli import run_chat
+
+            return run_chat(argv[1:])
         ns = _eval_parser().parse_args(argv)
         if ns.batch:
             return run_batch(ns, argv)

@@ -50,6 +50,7 @@ class LiveScreen(Screen[None]):
         self.queue_index = 0
         self.last_run_dir: str | None = None
         self.events_seen = 0
+        self.pending: list[QuestionScored] = []
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -74,17 +75,17 @@ class LiveScreen(Screen[None]):
                 yield ProgressBar(total=1, id="subject-bar", show_eta=False)
             with Horizontal(id="live-middle"):
                 yield DataTable(id="subject-table", cursor_type="none", zebra_stripes=True)
-                yield QuestionPanel("", id="question")
                 yield TimingPanel("", id="timing")
+            yield QuestionPanel("", id="question")
             yield RichLog(id="log", max_lines=400, markup=True, wrap=False)
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.sub_title = "live evaluation"
         table = self.query_one("#subject-table", DataTable)
-        table.add_column("subject", key="subject", width=22)
-        table.add_column("done", key="done")
-        table.add_column("acc", key="acc")
+        table.add_column("subject", key="subject", width=24)
+        table.add_column("done", key="done", width=9)
+        table.add_column("acc", key="acc", width=6)
 
     # -- running -----------------------------------------------------------------------------------
     def start(self, configs: list[Any]) -> None:
@@ -181,23 +182,35 @@ class LiveScreen(Screen[None]):
         self.query_one("#subject-bar", ProgressBar).update(total=e.total, progress=e.done)
 
     def _on_QuestionScored(self, e: QuestionScored) -> None:
-        r = e.record
+        # A batch's questions arrive together; they are drawn once, when the batch's BatchScored follows.
         self.done = e.overall_done
         self.session_done += 1
-        self.query_one("#overall-bar", ProgressBar).update(progress=e.overall_done)
-        self.query_one("#subject-bar", ProgressBar).update(progress=e.subject_done)
+        self.pending.append(e)
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        last = self.pending[-1]
+        r = last.record
+        self.query_one("#overall-bar", ProgressBar).update(progress=last.overall_done)
+        self.query_one("#subject-bar", ProgressBar).update(progress=last.subject_done)
         table = self.query_one("#subject-table", DataTable)
-        table.update_cell(r["subject"], "done", f"{e.subject_done}/{e.subject_total}")
-        table.update_cell(r["subject"], "acc", percent(e.subject_correct / e.subject_done))
+        table.update_cell(r["subject"], "done", f"{last.subject_done}/{last.subject_total}")
+        table.update_cell(r["subject"], "acc", percent(last.subject_correct / last.subject_done))
         self.query_one("#question", QuestionPanel).show(r)
-        mark = "[green]right[/]" if r["correct"] else "[red]wrong[/]"
-        question = escape(" ".join(r["question"].split())[:70])
-        self.log_line(
-            f"{mark} {r['subject']}#{r['index']} model {r['predicted']} ({max(r['probs']):.2f}) "
-            f"answer {r['answer']}  [dim]{question}[/]"
-        )
+        log = self.query_one("#log", RichLog)
+        for e in self.pending:
+            q = e.record
+            mark = "[green]right[/]" if q["correct"] else "[red]wrong[/]"
+            question = escape(" ".join(q["question"].split())[:70])
+            log.write(
+                f"{mark} {q['subject']}#{q['index']} model {q['predicted']} ({max(q['probs']):.2f}) "
+                f"answer {q['answer']}  [dim]{question}[/]"
+            )
+        self.pending.clear()
 
     def _on_BatchScored(self, e: BatchScored) -> None:
+        self._flush()
         self.current_timing = dict(e.timing, subject=e.subject)
         self._show_timing()
 
@@ -205,6 +218,7 @@ class LiveScreen(Screen[None]):
         self.log_line(f"[yellow]batch size {e.old} -> {e.new}: {escape(e.reason)}[/]")
 
     def _on_SubjectFinished(self, e: SubjectFinished) -> None:
+        self._flush()
         t = e.result.get("timing", {})
         for key in ("wall_s", "cpu_s", "prompt_tokens"):
             self.finished_timing[key] += t.get(key) or 0
@@ -217,6 +231,7 @@ class LiveScreen(Screen[None]):
         )
 
     def _on_RunFinished(self, e: RunFinished) -> None:
+        self._flush()
         acc = e.results["accuracy"]
         self.log_line(
             f"[b green]finished[/] {escape(e.run_dir)}: accuracy {percent(acc['micro'])} "
@@ -226,12 +241,17 @@ class LiveScreen(Screen[None]):
         self.notify(f"run finished: accuracy {percent(acc['micro'])}")
 
     def _on_RunCancelled(self, e: RunCancelled) -> None:
+        self._flush()
         self.log_line(f"[yellow]cancelled after {e.done}/{e.total}; resume it from the results screen (f4, u)[/]")
         self._title(f"cancelled: {escape(e.run_dir)} ({e.done}/{e.total}, resumable)")
 
-    def _show_timing(self) -> None:
+    @staticmethod
+    def current_rss() -> int:
         import psutil
 
+        return int(psutil.Process().memory_info().rss)
+
+    def _show_timing(self) -> None:
         cur = self.current_timing
         wall = self.finished_timing["wall_s"] + (cur.get("wall_s") or 0)
         cpu = self.finished_timing["cpu_s"] + (cur.get("cpu_s") or 0)
@@ -244,5 +264,5 @@ class LiveScreen(Screen[None]):
             "load_s": self.load_s, "wall_s": wall, "cpu_s": cpu, "gpu_s": gpu, "questions_per_s": qps,
             "tokens_per_s": tokens / wall if wall else None,
             "eta_s": (self.total - self.done) / qps if qps else None,
-            "rss_bytes": psutil.Process().memory_info().rss, "peak_gpu_bytes": cur.get("peak_gpu_bytes"),
+            "rss_bytes": self.current_rss(), "peak_gpu_bytes": cur.get("peak_gpu_bytes"),
         })  # fmt: skip

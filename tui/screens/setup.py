@@ -50,6 +50,7 @@ class SetupScreen(Screen[None]):
         Binding("ctrl+r", "start", "Start", priority=True),
         Binding("ctrl+t", "queue_model", "Queue", priority=True),
         Binding("ctrl+g", "clear_queue", "Clear queue", show=False, priority=True),
+        Binding("ctrl+f", "find_subject", "Find subject", priority=True),
         Binding("ctrl+n", "toggle_all_subjects", "All/none subjects", show=False, priority=True),
     ]
 
@@ -229,6 +230,9 @@ class SetupScreen(Screen[None]):
         else:
             self.selected.discard(value)
         self._summarise_subjects()
+
+    def action_find_subject(self) -> None:
+        self.query_one("#subject-search", Input).focus()
 
     def action_toggle_all_subjects(self) -> None:
         all_subjects = {s for group in CATEGORIES.values() for s in group}

@@ -1,0 +1,118 @@
+"""Benchmark: is the app responsive while the real SmolLM2 evaluates? And what does the UI cost in throughput?
+
+In one run, on this machine:
+  1. the app (headless, 100x30) evaluates MMLU astronomy + business_ethics with smollm2-135m-instruct; meanwhile
+     a probe measures the event loop's lag (how late a 20 ms timer fires) and the latency of real key presses
+     (f1 opens the help screen, escape closes it: time from the key event to the screen being mounted);
+  2. the same evaluation headless (no UI), for the questions/s ratio.
+
+    python bench/ui_lag.py [--subjects astronomy,business_ethics] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from textual import events  # noqa: E402
+
+from core.config import EvalConfig  # noqa: E402
+from core.devices import cpu_name  # noqa: E402
+from core.evaluate import evaluate  # noqa: E402
+from core.events import RunFinished  # noqa: E402
+from tui.app import LlmTuiApp  # noqa: E402
+from tui.screens.dialogs import HelpScreen  # noqa: E402
+from tui.settings import AppSettings  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def in_app(config: EvalConfig) -> dict:
+    app = LlmTuiApp(settings=AppSettings(runs_dir=config.runs_dir))
+    lags: list[float] = []
+    keys: list[float] = []
+    opened = asyncio.Event()
+    original_mount = HelpScreen.on_mount if hasattr(HelpScreen, "on_mount") else None
+
+    def mounted(self: HelpScreen) -> None:
+        opened.set()
+        if original_mount:
+            original_mount(self)
+
+    HelpScreen.on_mount = mounted  # type: ignore[method-assign]
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        start = time.perf_counter()
+        app.post_message(__import__("tui.messages", fromlist=["StartRuns"]).StartRuns([config]))
+        live = app.get_screen("live")
+        while not live.running:
+            await asyncio.sleep(0.01)
+        while live.running:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.02)
+            lags.append(time.perf_counter() - t0 - 0.02)
+            if len(lags) % 10 == 0:  # a key press about every 0.2 s
+                opened.clear()
+                k0 = time.perf_counter()
+                app.post_message(events.Key("f1", None))
+                await opened.wait()
+                keys.append(time.perf_counter() - k0)
+                app.post_message(events.Key("escape", None))
+                while isinstance(app.screen, HelpScreen):
+                    await asyncio.sleep(0.005)
+        wall = time.perf_counter() - start
+        finished = [e for e in getattr(live, "finished_events", [])]
+        _ = finished
+    return {"lags": lags, "keys": keys, "wall": wall}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--subjects", default="astronomy,business_ethics")
+    p.add_argument("--limit", type=int)
+    ns = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def config(name: str) -> EvalConfig:
+            return EvalConfig(
+                subjects=ns.subjects, limit=ns.limit, device="cpu", output=str(Path(tmp) / name), runs_dir=tmp
+            )
+
+        evaluate(EvalConfig(subjects="astronomy", limit=1, device="cpu", output=str(Path(tmp) / "warm")))
+        app_result = asyncio.run(in_app(config("app")))
+        app_json = (Path(tmp) / "app" / "results.json").read_text()
+        headless: list[RunFinished] = []
+        evaluate(config("headless"), lambda e: headless.append(e) if isinstance(e, RunFinished) else None)
+    import json
+
+    app_timing = json.loads(app_json)["timing"]
+    head_timing = headless[0].results["timing"]
+    lags_ms = [x * 1000 for x in app_result["lags"]]
+    keys_ms = [x * 1000 for x in app_result["keys"]]
+    print(f"machine: {cpu_name()}; model smollm2-135m-instruct, subjects {ns.subjects}, cpu, default dtype")
+    print(
+        f"event-loop lag during evaluation ({len(lags_ms)} samples): median {statistics.median(lags_ms):.1f} ms, "
+        f"p95 {pct(lags_ms, 0.95):.1f} ms, max {max(lags_ms):.1f} ms"
+    )
+    print(
+        f"key press -> screen shown ({len(keys_ms)} presses): median {statistics.median(keys_ms):.1f} ms, "
+        f"p95 {pct(keys_ms, 0.95):.1f} ms, max {max(keys_ms):.1f} ms"
+    )
+    print(
+        f"questions/s: in the app {app_timing['questions_per_s']:.1f}, headless {head_timing['questions_per_s']:.1f} "
+        f"(ratio {app_timing['questions_per_s'] / head_timing['questions_per_s']:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
