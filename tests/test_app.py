@@ -197,3 +197,25 @@ async def test_real_smollm2_a_few_questions(tmp_path):
         scored = [e for e in app.engine_events if isinstance(e, QuestionScored)]
         assert len(scored) == 3 and all(e.record["subject"] == "astronomy" for e in scored)
         assert "loaded smollm2-135m-instruct" in "\n".join(str(x) for x in app.screen.query_one("#log").lines)
+
+
+async def test_compare_view_analyses_mistakes_and_exports_a_report(tmp_path, monkeypatch):
+    from tui.screens.compare import CompareScreen
+
+    monkeypatch.chdir(tmp_path)
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).parent / "data" / "runs", tmp_path / "runs")
+    app = ProbeApp(settings=settings("runs"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4", "space", "down", "space", "c")
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        await wait_until(pilot, lambda: compare.analysis is not None)
+        assert compare.analysis.questions == 26 and len(compare.analysis.pairs) == 1
+        assert 0 <= compare.analysis.overlap.p_value <= 1
+        await pilot.press("e")
+        await wait_until(pilot, lambda: any((tmp_path / "reports").glob("*/report.pdf")), timeout=120)
+        report_dir = next((tmp_path / "reports").glob("*"))
+        await wait_until(pilot, lambda: (report_dir / "report.md").exists(), timeout=120)

@@ -18,13 +18,21 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, _Parser
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130  # as in tui/cli.py
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag on one line and exits 2 (as tui/cli.py does)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"llm-tui: error: {message} (see `{self.prog} --help`)\n")
+
 
 GEN_FLAGS = {
     "max_new_tokens": "tokens per reply (default 256)",
@@ -219,7 +227,9 @@ def run_chat(argv: Sequence[str]) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     if not ns.batch:
-        return _fail("headless chat needs --batch (llm-tui chat --batch --script FILE --output OUT.json)", 2)
+        return _fail(
+            "headless chat needs --batch (llm-tui chat --batch --script FILE --output OUT.json)", EXIT_BAD_INPUT
+        )
     try:
         return _run_batch(ns)
     except LlmTuiError as exc:

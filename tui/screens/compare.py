@@ -6,8 +6,10 @@ from typing import Any
 
 from rich.table import Table
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
@@ -58,12 +60,28 @@ def timing_compare_table(runs: list[dict[str, Any]]) -> Table:
     return table
 
 
+class AnalysisReady(Message):
+    def __init__(self, analysis: Any, configs: Any, error: str | None) -> None:
+        super().__init__()
+        self.analysis = analysis
+        self.configs = configs
+        self.error = error
+
+
+class ExportStatus(Message):
+    def __init__(self, text: str, severity: str = "information") -> None:
+        super().__init__()
+        self.text = text
+        self.severity = severity
+
+
 class CompareScreen(Screen[None]):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("e", "export", "Export report")]
 
     def __init__(self, runs: list[tuple[str, dict[str, Any]]]) -> None:
         super().__init__()
         self.run_dirs = [d for d, _ in runs]
+        self.analysis: Any = None
         self.runs = [r for _, r in runs]
 
     def compose(self) -> ComposeResult:
@@ -79,6 +97,16 @@ class CompareScreen(Screen[None]):
                 yield Static(timing_compare_table(self.runs), id="timing-compare")
                 yield PlotextPlot(id="timing-plot")
                 yield PlotextPlot(id="memory-plot")
+            with TabPane("Mistakes", id="tab-mistakes"):
+                yield Static("analysing...", id="overlap-summary")
+                yield PlotextPlot(id="overlap-plot")
+                yield PlotextPlot(id="overlap-letter-plot")
+            with TabPane("Pairs", id="tab-pairs"):
+                yield Static("analysing...", id="pairs")
+            with TabPane("Letters", id="tab-letters"):
+                yield PlotextPlot(id="letters-plot")
+            with TabPane("Configs", id="tab-configs"):
+                yield Static("analysing...", id="configs")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -88,3 +116,62 @@ class CompareScreen(Screen[None]):
             overall_bars(self.query_one("#overall-plot", PlotextPlot), self.runs)
             timing_bars(self.query_one("#timing-plot", PlotextPlot), self.runs)
             memory_bars(self.query_one("#memory-plot", PlotextPlot), self.runs)
+        self.analyse()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="analysis")
+    def analyse(self) -> None:
+        """The permutation tests take a second or two on large runs: off the event loop."""
+        from core.analysis import analyse, compare_configs, load_runs
+        from core.errors import LlmTuiError
+
+        try:
+            runs = load_runs(self.run_dirs)
+            self.post_message(AnalysisReady(analyse(runs, permutations=2000), compare_configs(runs), None))
+        except LlmTuiError as exc:
+            self.post_message(AnalysisReady(None, None, str(exc)))
+
+    @on(AnalysisReady)
+    def _analysis_ready(self, message: AnalysisReady) -> None:
+        from ..widgets import analysis_view as view
+
+        if message.error:
+            for selector in ("#overlap-summary", "#pairs", "#configs"):
+                self.query_one(selector, Static).update(f"[red]{message.error}[/]")
+            return
+        a = self.analysis = message.analysis
+        self.query_one("#overlap-summary", Static).update(view.overlap_summary(a))
+        view.overlap_chart(
+            self.query_one("#overlap-plot", PlotextPlot),
+            a.overlap,
+            "runs wrong per question: observed vs independent (per-subject rates)",
+        )
+        view.overlap_chart(
+            self.query_one("#overlap-letter-plot", PlotextPlot),
+            a.overlap_by_letter,
+            "the same with letter bias taken out (per-subject-and-letter rates)",
+        )
+        self.query_one("#pairs", Static).update(view.pairs_table(a))
+        view.letters_chart(self.query_one("#letters-plot", PlotextPlot), a)
+        self.query_one("#configs", Static).update(view.configs_table(message.configs))
+
+    def action_export(self) -> None:
+        from core.runs import utc_stamp
+
+        self.export(f"reports/{utc_stamp()}")
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="export")
+    def export(self, out: str) -> None:
+        from core.errors import LlmTuiError
+        from core.report import write_report
+
+        self.post_message(ExportStatus(f"writing the report to {out}/ ..."))
+        try:
+            report = write_report(self.run_dirs, out)
+        except LlmTuiError as exc:
+            self.post_message(ExportStatus(str(exc), "error"))
+            return
+        self.post_message(ExportStatus(f"report written: {report.pdf} ({report.pages} pages), {report.markdown}"))
+
+    @on(ExportStatus)
+    def _notify(self, message: ExportStatus) -> None:
+        self.notify(message.text, severity=message.severity, timeout=8)
