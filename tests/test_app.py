@@ -219,3 +219,47 @@ async def test_compare_view_analyses_mistakes_and_exports_a_report(tmp_path, mon
         await wait_until(pilot, lambda: any((tmp_path / "reports").glob("*/report.pdf")), timeout=120)
         report_dir = next((tmp_path / "reports").glob("*"))
         await wait_until(pilot, lambda: (report_dir / "report.md").exists(), timeout=120)
+
+
+async def test_resize_to_80x24_and_back_and_a_bad_data_file(tmp_path):
+    app = ProbeApp(settings=settings("tests/data/runs"))
+    async with app.run_test(size=(140, 45)) as pilot:
+        for mode in ("f2", "f3", "f4"):
+            await pilot.press(mode)
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause()
+            assert app.screen.size == (80, 24)
+            await pilot.resize_terminal(140, 45)
+            await pilot.pause()
+        await pilot.press("f2")
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text("not json\n")
+        await _type_into(pilot, "#data", str(bad))
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        assert "bad.jsonl line 1 is not valid JSON" in app.screen.message
+
+
+async def test_quit_during_a_run_stops_the_worker(tmp_path, tiny_model, mmlu_file, monkeypatch):
+    gate = threading.Semaphore(0)
+    original = LetterScorer.score
+
+    def gated(self, batch):
+        gate.acquire()
+        return original(self, batch)
+
+    monkeypatch.setattr(LetterScorer, "score", gated)
+    app = ProbeApp(settings=settings(str(tmp_path / "runs")))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _type_into(pilot, "#model-input", str(tiny_model))
+        await _type_into(pilot, "#data", str(mmlu_file))
+        await _pick_only(pilot, "astronomy")
+        await pilot.press("ctrl+r")
+        live = app.get_screen("live")
+        await wait_until(pilot, lambda: any(type(e).__name__ == "SubjectStarted" for e in app.engine_events))
+        await pilot.press("q")
+        assert live.cancel.is_set()
+    gate.release()  # the batch in flight finishes, then the worker sees the cancel and stops
+    for worker in list(app.workers):
+        worker.cancel()
+    assert not app.is_running
