@@ -36,7 +36,7 @@ from .locations import cache_dir
 from .mmlu.data import LETTERS, MmluData, Question, load_file, load_source
 from .mmlu.prompts import PROMPT_FORMAT, build_prompt
 from .mmlu.subjects import CATEGORY_OF, SUBJECTS, parse_subjects
-from .models import LoadedModel, check_hub_model, describe_spec, load_model
+from .models import LoadedModel, ModelCache, check_hub_model, describe_spec, load_model
 from .runs import RUN_FORMAT, RunStore, default_run_dir
 from .sysinfo import machine_info, software_versions
 from .timing import Meter
@@ -145,12 +145,12 @@ def summarise(
 
 class _Evaluation:
     def __init__(
-        self, config: EvalConfig, emit: EventCallback, cancel: threading.Event | None, loaded: LoadedModel | None
+        self, config: EvalConfig, emit: EventCallback, cancel: threading.Event | None, models: ModelCache | None
     ) -> None:
         self.config = config
         self.emit = emit
         self.cancel = cancel or threading.Event()
-        self.loaded = loaded
+        self.models = models
 
     def run(self) -> dict[str, Any]:
         cfg = self.config
@@ -161,7 +161,8 @@ class _Evaluation:
         dtype = resolve_dtype(cfg.dtype, device)
         check_combination(device, dtype, cfg.quant)
         data, subjects, plan, shots = _plan(cfg, cache, self.emit, self.cancel)
-        if source.kind == "hub" and self.loaded is None:
+        held = self.models is not None and self.models.holds(cfg.model, device, dtype, cfg.quant)
+        if source.kind == "hub" and not held:
             check_hub_model(source.hub_id or cfg.model)  # offline, gated or missing: fail before any folder
         identity = {
             "model": cfg.model, "device": device, "dtype": dtype, "quant": cfg.quant,
@@ -249,17 +250,17 @@ class _Evaluation:
 
     def _load(self, device: str, dtype: str, cache: Path) -> LoadedModel:
         cfg = self.config
-        reuse = self.loaded
-        if reuse is not None and (reuse.source.spec, reuse.device, reuse.dtype, reuse.quant) == (
-            cfg.model,
-            device,
-            dtype,
-            cfg.quant,
-        ):
-            self.emit(ModelLoaded(cfg.model, dict(reuse.info, load_s=0.0, reused=True)))
-            return reuse
-        loaded = load_model(cfg.model, device, dtype, cfg.quant, cache, cfg.trust_remote_code, self.emit, self.cancel)
-        self.loaded = loaded
+        key = (cfg.model, device, dtype, cfg.quant)
+        if self.models is not None and self.models.holds(*key):
+            loaded = self.models.load(*key, cache=cache)
+            self.emit(ModelLoaded(cfg.model, dict(loaded.info, load_s=0.0, reused=True)))
+            return loaded
+        if self.models is not None:
+            loaded = self.models.load(
+                *key, cache=cache, trust_remote_code=cfg.trust_remote_code, emit=self.emit, cancel=self.cancel
+            )
+        else:
+            loaded = load_model(*key, cache, cfg.trust_remote_code, self.emit, self.cancel)
         self.emit(ModelLoaded(cfg.model, loaded.info))
         return loaded
 
@@ -379,10 +380,13 @@ def evaluate(
     config: EvalConfig,
     on_event: EventCallback | None = None,
     cancel: threading.Event | None = None,
-    loaded: LoadedModel | None = None,
+    models: ModelCache | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) one model's evaluation. Raises LlmTuiError subclasses for foreseeable problems."""
-    return _Evaluation(config, on_event or (lambda _e: None), cancel, loaded).run()
+    """Run (or resume) one model's evaluation. Raises LlmTuiError subclasses for foreseeable problems.
+
+    ``models``: a ModelCache shared with other work (the app's chat), so a model already loaded is reused.
+    """
+    return _Evaluation(config, on_event or (lambda _e: None), cancel, models).run()
 
 
 _DONE = object()

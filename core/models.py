@@ -324,3 +324,39 @@ def load_model(
         "load_s": round(time.perf_counter() - started, 3),
     }
     return LoadedModel(model, tokenizer, source, device, dtype, quant, info)
+
+
+class ModelCache:
+    """Keeps the last loaded model, so work that follows (the app's chat after an evaluation) reuses it.
+
+    One model at a time: loading another releases the previous one first. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[str, str, str, str] | None = None
+        self._model: LoadedModel | None = None
+
+    @staticmethod
+    def _key_for(spec: str, device: str, dtype: str, quant: str) -> tuple[str, str, str, str]:
+        device = resolve_device(device)
+        return (spec, device, resolve_dtype(dtype, device), quant)
+
+    def holds(self, spec: str, device: str = "auto", dtype: str = "auto", quant: str = "none") -> bool:
+        return self._key is not None and self._key == self._key_for(spec, device, dtype, quant)
+
+    @property
+    def current(self) -> LoadedModel | None:
+        return self._model
+
+    def load(
+        self, spec: str, device: str = "auto", dtype: str = "auto", quant: str = "none", **kwargs: Any
+    ) -> LoadedModel:
+        key = self._key_for(spec, device, dtype, quant)
+        with self._lock:
+            if self._key == key and self._model is not None:
+                return self._model
+            self._key, self._model = None, None  # free the old weights before loading new ones
+            loaded = load_model(*key, **kwargs)
+            self._key, self._model = key, loaded
+            return loaded

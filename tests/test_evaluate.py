@@ -174,3 +174,17 @@ def test_shots_need_a_dev_split(tiny_model, mmlu_file, tmp_path, cache):
     assert results["identity"]["shots"] == 2
     with pytest.raises(UserInputError, match="needs a dev split"):
         evaluate(_config(tiny_model, "bundled", tmp_path / "run2", shots=1, subjects="astronomy"))
+
+
+def test_model_cache_is_reused_across_evaluations(tiny_model, mmlu_file, tmp_path):
+    from core.models import ModelCache
+
+    models = ModelCache()
+    first, second = [], []
+    evaluate(_config(tiny_model, mmlu_file, tmp_path / "a", limit=1), first.append, models=models)
+    evaluate(_config(tiny_model, mmlu_file, tmp_path / "b", limit=1), second.append, models=models)
+    load_a = next(e for e in first if isinstance(e, ModelLoaded))
+    load_b = next(e for e in second if isinstance(e, ModelLoaded))
+    assert not load_a.info.get("reused") and load_b.info.get("reused")
+    assert models.holds(str(tiny_model), "cpu", "float32")
+    assert not models.holds(str(tiny_model), "cpu", "bfloat16")

@@ -13,6 +13,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from .messages import StartRuns, WarmupDone
+from .screens.chat import ChatScreen
 from .screens.dialogs import ErrorDialog, HelpScreen
 from .screens.live import LiveScreen
 from .screens.results import ResultsScreen
@@ -23,14 +24,15 @@ from .settings import AppSettings
 class LlmTuiApp(App[None]):
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses (tests) live elsewhere
     TITLE = "llm-tui"
-    SCREENS = {"setup": SetupScreen, "live": LiveScreen, "results": ResultsScreen}
-    MODES = {"setup": "setup", "live": "live", "results": "results"}
+    SCREENS = {"setup": SetupScreen, "live": LiveScreen, "results": ResultsScreen, "chat": ChatScreen}
+    MODES = {"setup": "setup", "live": "live", "results": "results", "chat": "chat"}
     DEFAULT_MODE = "setup"
     BINDINGS = [
         Binding("f1,question_mark", "help", "Help"),
         Binding("f2", "switch_mode('setup')", "Setup"),
         Binding("f3", "switch_mode('live')", "Live"),
         Binding("f4", "switch_mode('results')", "Results"),
+        Binding("f5", "switch_mode('chat')", "Chat"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
@@ -44,6 +46,9 @@ class LlmTuiApp(App[None]):
         super().__init__()
         self.settings = settings or AppSettings.load()
         self.warmup_result: WarmupDone | None = None
+        from core.models import ModelCache
+
+        self.models = ModelCache()  # shared by evaluation and chat: a model loaded once serves both
         self._injected = (devices, counts) if devices is not None else None
 
     def on_mount(self) -> None:
@@ -115,6 +120,7 @@ class LlmTuiApp(App[None]):
             ("results", keys(ResultsScreen)),
             ("run", keys(RunDetailScreen)),
             ("compare", keys(CompareScreen)),
+            ("chat", keys(ChatScreen) + [("/help", "in the message box: the slash commands")]),
         ]
         sections[1][1].extend(
             [

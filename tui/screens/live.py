@@ -96,17 +96,18 @@ class LiveScreen(Screen[None]):
         self.running = True
         self.queue_size = len(configs)
         self.queue_index = 0
-        self.run_queue(configs, self.cancel)
+        app: Any = self.app
+        self.run_queue(configs, self.cancel, app.models)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=EVAL_GROUP)
-    def run_queue(self, configs: list[Any], cancel: threading.Event) -> None:
+    def run_queue(self, configs: list[Any], cancel: threading.Event, models: Any) -> None:
         """Runs in a thread: the engine's events are posted as messages, nothing here touches a widget."""
         from core.evaluate import evaluate
 
         for config in configs:
             if cancel.is_set():
                 break
-            evaluate(config, lambda event: self.post_message(EngineEvent(event)), cancel)
+            evaluate(config, lambda event: self.post_message(EngineEvent(event)), cancel, models)
 
     def action_cancel_run(self) -> None:
         if self.running and not self.cancel.is_set():

@@ -1,0 +1,124 @@
+"""Pilot tests of the chat pane over the real chat engine, with a tiny model."""
+
+from __future__ import annotations
+
+import threading
+
+from app_helpers import ProbeApp, settings, wait_until
+from textual.widgets import Input, Markdown
+
+from core.chat.generation import TextStream
+from tui.screens.chat import ChatScreen
+
+
+class ChatProbe(ProbeApp):
+    def on_chat_event(self, message) -> None:
+        self.engine_events.append(message.event)
+        self.changed.set()
+
+    def on_session_ready(self, _message) -> None:
+        self.changed.set()
+
+
+async def _open_chat(pilot, tiny_model) -> ChatScreen:
+    setup = pilot.app.screen
+    setup.query_one("#model-input", Input).value = str(tiny_model)
+    await pilot.press("f5")
+    chat = pilot.app.screen
+    assert isinstance(chat, ChatScreen)
+    return chat
+
+
+async def _say(pilot, text: str) -> None:
+    box = pilot.app.screen.query_one("#chat-input", Input)
+    box.focus()
+    box.value = text
+    await pilot.press("enter")
+
+
+def _kinds(app) -> list[str]:
+    return [type(e).__name__ for e in app.engine_events]
+
+
+async def test_reply_streams_token_by_token_and_escape_keeps_the_partial_reply(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
+    gate = threading.Semaphore(0)
+    original_put = TextStream.put
+
+    def paced(self, value):  # the test hands out tokens one at a time
+        gate.acquire()
+        return original_put(self, value)
+
+    monkeypatch.setattr(TextStream, "put", paced)
+    app = ChatProbe(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await _open_chat(pilot, tiny_model)
+        await _say(pilot, "/set max_new_tokens=40 temperature=0")
+        await wait_until(pilot, lambda: chat.session is not None)
+        await _say(pilot, "Hello there")
+        gate.release()  # the prompt (generate's first put)
+        for n in range(1, 6):
+            gate.release()
+            await wait_until(pilot, lambda n=n: _kinds(app).count("ReplyDelta") >= min(n, 3) or n > 3)
+        deltas = _kinds(app).count("ReplyDelta")
+        assert deltas >= 3  # several deltas, not one block
+        await pilot.press("escape")
+        for _ in range(50):
+            gate.release()
+        await wait_until(pilot, lambda: "TurnFinished" in _kinds(app))
+        await wait_until(pilot, lambda: not chat.generating)
+        record = chat.session.turns[-1]
+        assert record.stopped and 0 < record.new_tokens < 40
+        assert chat.session.messages[-1].role == "assistant"
+        reply = list(chat.query(Markdown))[-1]
+        assert reply.source.endswith("*[stopped]*")
+
+
+async def test_history_toggle_and_strategy_switch_change_what_is_sent(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
+    app = ChatProbe(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await _open_chat(pilot, tiny_model)
+        await _say(pilot, "/set max_new_tokens=4")
+        await wait_until(pilot, lambda: chat.session is not None)
+        for text in ("My name is Alice.", "I like tea."):
+            await _say(pilot, text)
+            await wait_until(pilot, lambda: not chat.generating and "TurnFinished" in _kinds(app))
+            app.engine_events.clear()
+        on = chat.session.turns[-1]
+        assert on.history and len(on.sent) == 4  # system, user, assistant, this message
+        await pilot.press("ctrl+o")  # history off
+        await _say(pilot, "What's my name?")
+        await wait_until(pilot, lambda: not chat.generating and "TurnFinished" in _kinds(app))
+        off = chat.session.turns[-1]
+        assert not off.history and [m["role"] for m in off.sent] == ["system", "user"]
+        assert off.sent[-1]["content"] == "What's my name?"
+        assert len(chat.session.messages) == 6  # toggling never deletes the transcript
+        before = chat.session.settings.strategy
+        await pilot.press("ctrl+y")
+        assert chat.session.settings.strategy != before
+        app.engine_events.clear()
+        await _say(pilot, "again")
+        await wait_until(pilot, lambda: not chat.generating and "TurnFinished" in _kinds(app))
+        assert chat.session.turns[-1].strategy == chat.session.settings.strategy
+
+
+async def test_bad_commands_and_empty_messages_change_nothing(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
+    app = ChatProbe(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await _open_chat(pilot, tiny_model)
+        await _say(pilot, "/stats")
+        await wait_until(pilot, lambda: chat.session is not None)
+        settings_before = chat.session.settings
+        for bad in ("/frobnicate", "/set temperature=hot", "   "):
+            await _say(pilot, bad)
+        errors = [str(w.render()) for w in chat.query(".chat-error")]
+        assert len(errors) == 3
+        assert chat.session.settings == settings_before and chat.session.turns == []
+        (tmp_path / "broken.json").write_text("{not json")
+        await _say(pilot, f"/load {tmp_path / 'broken.json'}")
+        assert len(list(chat.query(".chat-error"))) == 4 and chat.session.turns == []
+        await _say(pilot, "/help")
+        await pilot.press("up")
+        assert chat.query_one("#chat-input", Input).value == "/help"
