@@ -29,6 +29,19 @@ CORE_MODULES = [
     "core.report.charts",
     "core.report.markdown",
     "core.report.text",
+    "core.chat",
+    "core.chat.commands",
+    "core.chat.context",
+    "core.chat.conversation",
+    "core.chat.events",
+    "core.chat.generation",
+    "core.chat.headless",
+    "core.chat.messages",
+    "core.chat.script",
+    "core.chat.session",
+    "core.chat.settings",
+    "core.chat.store",
+    "core.chat.template",
 ]
 UI = ("textual", "rich", "plotext", "textual_plotext")
 

@@ -117,6 +117,7 @@ class ChatRenderer:
         self.quiet = quiet
         self.stream = console.is_terminal if stream is None else stream
         self.total = 0
+        self.seen = 0  # messages of the script played so far (turn numbers restart after /clear)
         self.label = ""
         self._streaming = False
 
@@ -132,12 +133,16 @@ class ChatRenderer:
         self.console.print(f"[dim]model {escape(e.model)}: {e.stage}{' - ' + e.detail if e.detail else ''}[/]")
 
     def on_ScriptStarted(self, e: Any) -> None:
-        self.total, self.label = e.messages, e.label
+        self.total, self.label, self.seen = e.messages, e.label, 0
         label = f" ({e.label.replace('_', ' ')})" if e.label else ""
         self.console.rule(f"{escape(Path(e.path).name)}{label}: {e.messages} messages")
 
+    def _you(self, text: str) -> None:
+        self.seen += 1
+        self.console.print(f"[bold cyan][{self.seen}/{self.total}] you:[/] {escape(text)}")
+
     def on_TurnStarted(self, e: Any) -> None:
-        self.console.print(f"[bold cyan][{e.index}/{self.total}] you:[/] {escape(e.user)}")
+        self._you(e.user)
         if self.stream:
             self.console.print("[bold green]model:[/] ", end="")
             self._streaming = True
@@ -170,7 +175,7 @@ class ChatRenderer:
         )
 
     def on_TurnRefused(self, e: Any) -> None:
-        self.console.print(f"[bold cyan][{e.record.index}/{self.total}] you:[/] {escape(e.record.user)}")
+        self._you(e.record.user)
         self.console.print(f"[yellow]  refused:[/] {escape(e.message)}")
 
     def on_CommandApplied(self, e: Any) -> None:
@@ -204,7 +209,7 @@ def probe_table(t: dict[str, Any]) -> Table:
         if "expect" in x:
             on, off = x.get("probe_history_on"), x.get("probe_history_off")
             table.add_row(
-                str(x["index"]),
+                str(x["turn"]),
                 escape(x["expect"]),
                 "-" if on is None else f"{on:.3f}",
                 "-" if off is None else f"{off:.3f}",

@@ -1,0 +1,189 @@
+"""Playing a script through a chat session, and comparing history on against history off.
+
+The transcript (``transcript_dict``) is what ``llm-tui chat --batch`` writes::
+
+    {"format": "llm-tui-chat-transcript", "version": 1, "model": ..., "settings": {...}, "budget": N,
+     "status": "complete" | "interrupted",
+     "turns": [{"step", "user", "reply", "prompt_tokens", "sent", "kept", "dropped", "summarized", "summary",
+                "ttft_s", "tokens_per_s", "stopped", "refused", "finish_reason", ..., "expect"?}],
+     "commands": [{"step", "command", "lines"}], "summary": {"text", "upto"}, "stats": {...}}
+
+With ``compare_history`` the script plays twice (history on, then off) and each turn holds both replies, both
+prompts and, for turns with ``expect``, ``probe_history_on`` / ``probe_history_off``: the log-likelihood of the
+expected reply after exactly what that run sent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from ..events import Event
+from ..models import LoadedModel
+from .commands import apply_command
+from .events import CommandApplied, ScriptStarted
+from .script import Script
+from .session import ChatSession
+from .settings import ChatSettings
+
+TRANSCRIPT_FORMAT = "llm-tui-chat-transcript"
+TRANSCRIPT_VERSION = 1
+Emit = Callable[[Event], None]
+Checkpoint = Callable[[dict[str, Any]], None]
+
+
+def transcript_dict(
+    session: ChatSession, script: Script, turns: list[dict[str, Any]], commands: list[dict[str, Any]], status: str
+) -> dict[str, Any]:
+    info = {k: v for k, v in session.loaded.info.items() if k != "path"}
+    return {
+        "format": TRANSCRIPT_FORMAT,
+        "version": TRANSCRIPT_VERSION,
+        "status": status,
+        "model": session.loaded.source.spec,
+        "model_info": info,
+        "prompt_format": session.format.name,
+        "script": script.path,
+        "settings": session.settings.to_dict(),
+        "budget": session.budget,
+        "context_length": session.context_length,
+        "turns": turns,
+        "commands": commands,
+        "summary": {"text": session.summary.text, "upto": session.summary.upto},
+        "stats": session.stats(),
+    }
+
+
+def play_script(
+    session: ChatSession,
+    script: Script,
+    emit: Emit | None = None,
+    cancel: threading.Event | None = None,
+    checkpoint: Checkpoint | None = None,
+    label: str = "",
+) -> dict[str, Any]:
+    """Play every step; a refused turn is recorded and the script goes on. ``cancel`` stops the reply in
+    flight (kept, marked stopped) and ends the run with status "interrupted"."""
+    say = emit or (lambda _e: None)
+    cancel = cancel or threading.Event()
+    turns: list[dict[str, Any]] = []
+    commands: list[dict[str, Any]] = []
+    say(ScriptStarted(script.path, len(script.steps), script.messages, label))
+    status = "complete"
+    for n, step in enumerate(script.steps, 1):
+        if cancel.is_set():
+            status = "interrupted"
+            break
+        if step.is_message:
+            record = session.run_turn(step.command.text, say, cancel)  # type: ignore[attr-defined]
+            entry = {"step": n, "turn": len(turns) + 1, **record.to_dict()}
+            if step.expect is not None:
+                entry["expect"] = step.expect
+            turns.append(entry)
+        else:
+            outcome = apply_command(session, step.command)
+            commands.append({"step": n, "after_turn": len(turns), "command": step.text, "lines": list(outcome.lines)})
+            say(CommandApplied(step.text, outcome.lines))
+            if outcome.quit:
+                break
+        if checkpoint is not None:
+            checkpoint(transcript_dict(session, script, turns, commands, "running"))
+    if cancel.is_set():
+        status = "interrupted"
+    return transcript_dict(session, script, turns, commands, status)
+
+
+def add_probes(session: ChatSession, transcript: dict[str, Any], key: str) -> None:
+    """For each turn with ``expect``, store under ``key`` the log-likelihood of that reply after what was sent."""
+    for turn in transcript["turns"]:
+        if turn.get("expect") is not None and turn.get("refused") is None:
+            turn[key] = round(session.probe(turn["sent"], turn["expect"]), 4)
+
+
+_SIDE = (
+    "reply",
+    "prompt_tokens",
+    "sent",
+    "ttft_s",
+    "tokens_per_s",
+    "new_tokens",
+    "stopped",
+    "refused",
+    "kept",
+    "dropped",
+)
+
+
+def merge_runs(on: dict[str, Any], off: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per turn with both runs side by side (the plain fields are the history-on run's)."""
+    merged = []
+    off_by_step = {t["step"]: t for t in off["turns"]}
+    for t in on["turns"]:
+        o = off_by_step.get(t["step"], {})
+        entry: dict[str, Any] = {"step": t["step"], "turn": t["turn"], "index": t["index"], "user": t["user"]}
+        for k in _SIDE:
+            entry[k] = t.get(k)
+        for k in _SIDE:
+            entry[f"{k}_history_on"] = t.get(k)
+            entry[f"{k}_history_off"] = o.get(k)
+        if "expect" in t:
+            entry["expect"] = t["expect"]
+            entry["probe_history_on"] = t.get("probe")
+            entry["probe_history_off"] = o.get("probe")
+        merged.append(entry)
+    return merged
+
+
+def probe_summary(turns: list[dict[str, Any]]) -> dict[str, Any]:
+    pairs = [
+        (t["probe_history_on"], t["probe_history_off"])
+        for t in turns
+        if t.get("probe_history_on") is not None and t.get("probe_history_off") is not None
+    ]
+    return {
+        "probed_turns": len(pairs),
+        "higher_with_history": sum(a > b for a, b in pairs),
+        "mean_probe_history_on": round(sum(a for a, _ in pairs) / len(pairs), 4) if pairs else None,
+        "mean_probe_history_off": round(sum(b for _, b in pairs) / len(pairs), 4) if pairs else None,
+    }
+
+
+def compare_history(
+    loaded: LoadedModel,
+    settings: ChatSettings,
+    script: Script,
+    emit: Emit | None = None,
+    cancel: threading.Event | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> dict[str, Any]:
+    """Play ``script`` with history on, then off (fresh conversations, same settings), and probe both."""
+    runs: dict[str, dict[str, Any]] = {}
+    cancel = cancel or threading.Event()
+    for label, history in (("history_on", True), ("history_off", False)):
+        session = ChatSession(loaded, replace(settings, history=history))
+
+        def partial(t: dict[str, Any], label: str = label) -> None:
+            if checkpoint is not None:
+                checkpoint({"compare_history": True, "status": "running", "runs": {**runs, label: t}, "turns": []})
+
+        runs[label] = play_script(session, script, emit, cancel, partial, label=label)
+        add_probes(session, runs[label], "probe")
+        if cancel.is_set():
+            break
+    on = runs["history_on"]
+    off = runs.get("history_off", {"turns": []})
+    turns = merge_runs(on, off)
+    status = "interrupted" if cancel.is_set() else "complete"
+    head = {k: on[k] for k in ("format", "version", "model", "model_info", "prompt_format", "script", "budget")}
+    settings_out = dict(on["settings"], history=None)
+    return {
+        **head,
+        "status": status,
+        "compare_history": True,
+        "settings": settings_out,
+        "turns": turns,
+        "probe_summary": probe_summary(turns),
+        "runs": runs,
+    }
