@@ -12,6 +12,7 @@ from core.analysis import VERDICTS, ConfigComparison
 from core.analysis.mistakes import Analysis, OverlapTest
 
 from ..format import human_bytes, percent, seconds
+from .charts import drawing
 
 
 def p_text(p: float | None, floor: float | None = None) -> str:
@@ -23,16 +24,15 @@ def p_text(p: float | None, floor: float | None = None) -> str:
 
 
 def overlap_chart(plot: PlotextPlot, test: OverlapTest, title: str) -> None:
-    plt = plot.plt
-    plt.clear_data()
-    plt.clear_figure()
-    ks = [str(k) for k in range(len(test.observed))]
-    plt.multiple_bar(
-        ks, [list(test.observed), [round(x, 1) for x in test.expected]], labels=["observed", "expected if independent"]
-    )
-    plt.title(title)
-    plt.xlabel("number of runs that got the question wrong")
-    plot.refresh()
+    with drawing(plot) as plt:
+        ks = [str(k) for k in range(len(test.observed))]
+        plt.multiple_bar(
+            ks,
+            [list(test.observed), [round(x, 1) for x in test.expected]],
+            labels=["observed", "expected if independent"],
+        )
+        plt.title(title)
+        plt.xlabel("number of runs that got the question wrong")
 
 
 def overlap_summary(analysis: Analysis) -> Text:
@@ -73,16 +73,13 @@ def pairs_table(analysis: Analysis) -> Table:
 
 
 def letters_chart(plot: PlotextPlot, analysis: Analysis) -> None:
-    plt = plot.plt
-    plt.clear_data()
-    plt.clear_figure()
-    letters = ["A", "B", "C", "D"]
-    series = [[100 * lb.predicted.get(L, 0) / lb.questions for L in letters] for lb in analysis.letters]
-    truth = analysis.letters[0]
-    series.append([100 * truth.truth.get(L, 0) / truth.questions for L in letters])
-    plt.multiple_bar(letters, series, labels=[lb.label for lb in analysis.letters] + ["right answers"])
-    plt.title("how often each run answers each letter (%)")
-    plot.refresh()
+    with drawing(plot) as plt:
+        letters = ["A", "B", "C", "D"]
+        series = [[100 * lb.predicted.get(L, 0) / lb.questions for L in letters] for lb in analysis.letters]
+        truth = analysis.letters[0]
+        series.append([100 * truth.truth.get(L, 0) / truth.questions for L in letters])
+        plt.multiple_bar(letters, series, labels=[lb.label for lb in analysis.letters] + ["right answers"])
+        plt.title("how often each run answers each letter (%)")
 
 
 def configs_table(comparison: ConfigComparison) -> Table:
