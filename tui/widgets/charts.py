@@ -12,8 +12,11 @@ from textual_plotext import PlotextPlot
 @contextmanager
 def drawing(plot: PlotextPlot) -> Iterator[Any]:
     """Clear the widget's own plotext figure, let the caller draw, then refresh the widget."""
-    with drawing(plot) as plt:
-        yield plt
+    plt = plot.plt
+    plt.clear_data()
+    plt.clear_figure()
+    yield plt
+    plot.refresh()
 
 
 def run_label(results: dict[str, Any]) -> str:
