@@ -279,6 +279,9 @@ def run_subjects(argv: Sequence[str]) -> int:
 
 
 def run_app(ns: argparse.Namespace) -> int:
+    # torch's OpenMP threads otherwise spin between operations and starve the UI thread on small machines;
+    # set before the warm-up imports torch.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from .app import create_app
     from .settings import AppSettings
 
