@@ -87,17 +87,20 @@ def test_summarize_folds_the_oldest_turns_into_a_running_summary():
 
     p = plan("summarize", msgs, budget=80, summary_tokens=10, summarize_fn=summarize)
     assert p.prompt_tokens <= 80 and p.refused is None
-    # 8 + 10 (summary room) + turns of 20 tokens -> 3 recent turns fit; the 3 oldest are folded
-    assert calls == [("", ["u0", "a0", "u1", "a1", "u2", "a2"])]
-    assert p.summary == SummaryState("folded 6", 6)
-    assert p.summarized == [0, 1, 2, 3, 4, 5] and p.kept == [6, 7, 8, 9, 10, 11] and p.dropped == []
-    assert p.messages[0]["content"] == f"{SYSTEM}\n\n{SUMMARY_PREFIX}folded 6"  # after the system prompt
+    # room for the rest: 80 - 10 (summary) - 20 (a quarter kept free) = 50 = 8 + 2 turns of 20: fold the 4 oldest
+    assert calls == [("", ["u0", "a0", "u1", "a1", "u2", "a2", "u3", "a3"])]
+    assert p.summary == SummaryState("folded 8", 8)
+    assert p.summarized == list(range(8)) and p.kept == [8, 9, 10, 11] and p.dropped == []
+    assert p.messages[0]["content"] == f"{SYSTEM}\n\n{SUMMARY_PREFIX}folded 8"  # after the system prompt
     # the next turn builds on the running summary; nothing is folded while it fits
     more = msgs + transcript(1)
     q = plan("summarize", more, budget=80, summary=p.summary, summary_tokens=10, summarize_fn=summarize)
-    assert q.summary.upto > 6 and calls[-1][0] == "folded 6" and q.prompt_tokens <= 80
+    assert q.summary == p.summary and len(calls) == 1 and q.prompt_tokens <= 80  # fits: no new fold
+    more += transcript(1)
+    r = plan("summarize", more, budget=80, summary=q.summary, summary_tokens=10, summarize_fn=summarize)
+    assert r.summary.upto > 8 and calls[-1][0] == "folded 8" and r.prompt_tokens <= 80
     again = plan("summarize", msgs, budget=1000, summary=p.summary, summarize_fn=summarize)
-    assert again.summary == p.summary and again.summarized == list(range(6)) and len(calls) == 2
+    assert again.summary == p.summary and again.summarized == list(range(8)) and len(calls) == 2
 
 
 def test_summarize_dry_run_and_stop():

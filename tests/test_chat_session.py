@@ -24,6 +24,17 @@ from core.errors import UserInputError
 from core.models import load_model
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """A 2-layer model gains nothing from threads, and OpenMP's spin-waiting slows it badly on a busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tiny(tiny_model):
     return load_model(str(tiny_model), device="cpu", dtype="float32")
@@ -53,6 +64,15 @@ def test_greedy_replies_are_deterministic(tiny):
     a = ChatSession(tiny, settings(max_new_tokens=10)).run_turn("orbit mass light")
     b = ChatSession(tiny, settings(max_new_tokens=10)).run_turn("orbit mass light")
     assert a.reply == b.reply and a.new_tokens == b.new_tokens == 10
+
+
+def test_sampling_with_a_seed_is_reproducible(tiny):
+    gen = GenerationSettings(max_new_tokens=10, temperature=1.5, top_p=0.9, top_k=20, seed=7)
+    a = ChatSession(tiny, ChatSettings(generation=gen)).run_turn("orbit mass light")
+    b = ChatSession(tiny, ChatSettings(generation=gen)).run_turn("orbit mass light")
+    greedy = ChatSession(tiny, settings(max_new_tokens=10)).run_turn("orbit mass light")
+    assert a.reply == b.reply and a.generation["temperature"] == 1.5
+    assert a.reply != greedy.reply
 
 
 @pytest.mark.parametrize("strategy", ["truncate", "window", "summarize"])
@@ -135,6 +155,24 @@ def test_stop_mid_reply_keeps_the_partial_reply_marked_stopped(tiny):
     s.set_option("max_new_tokens", 4)
     follow = s.run_turn("and then?")  # the conversation goes on, the partial reply in the history
     assert not follow.stopped and {"role": "assistant", "content": record.reply} in follow.sent
+
+
+def test_stop_while_the_model_writes_the_summary(tiny):
+    s = ChatSession(tiny, settings(strategy="summarize", max_context=120, summary_tokens=24))
+    s.run_turn("first star planet orbit mass light")
+    s.run_turn("second star planet orbit mass light")
+    stop = threading.Event()
+    events = []
+
+    def on_event(e):
+        events.append(e)
+        if isinstance(e, Summarizing):
+            stop.set()
+
+    record = s.run_turn("third star planet orbit mass light", on_event, stop)
+    assert any(isinstance(e, Summarizing) for e in events) and not any(isinstance(e, SummaryUpdated) for e in events)
+    assert record.stopped and record.reply == "" and s.summary.text == "" and s.messages[-1].stopped
+    assert [type(e).__name__ for e in events][-2:] == ["TurnStarted", "TurnFinished"]
 
 
 def test_stop_from_another_thread_while_iterating(tiny):

@@ -178,8 +178,9 @@ def _plan_summarize(
         groups = turn_groups(transcript, state.upto)
         if not groups:
             break
-        # Fold the fewest oldest turns that leave room for a summary of up to ``summary_tokens`` tokens.
-        room = budget - summary_tokens
+        # Fold the fewest oldest turns that leave room for a summary of up to ``summary_tokens`` tokens and a
+        # quarter of the budget free, so the model is not asked for a new summary at every turn.
+        room = budget - summary_tokens - budget // 4
         fold = len(groups)
         for k in range(1, len(groups) + 1):
             rest = [i for g in groups[k:] for i in g]

@@ -262,7 +262,7 @@ class ChatSession:
 
     def _fresh_name(self, name: str | None) -> str:
         if name:
-            return name
+            return check_name(name)
         return self.store.unique_name(new_name()) if self.store else new_name()
 
     def _turn(self, text: str, emit: Emit, stop: threading.Event) -> TurnRecord:
@@ -279,6 +279,7 @@ class ChatSession:
             )  # fmt: skip
         except SummaryStopped:
             plan = self.plan(text)
+            emit(TurnStarted(index, text, plan))
             record = self._record(index, text, plan, s, None, time.perf_counter() - t0, stopped=True)
             return self._finish(record, emit)
         summarize_s = None
