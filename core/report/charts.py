@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..analysis import Analysis, ConfigComparison
-from .text import fmt_p, megabytes, p_text
+from .text import megabytes, p_text
 
 CHANCE = 0.25  # four choices
 
@@ -207,7 +207,7 @@ def letters(analysis: Analysis) -> Chart:
             [100 * b.share(x) for x in letters_],
             width=width,
             color=_colour(i),
-            label=f"{b.label} (chi-square p = {fmt_p(b.p_value)})",
+            label=f"{b.label} (chi-square {p_text(b.p_value)})",
         )
     ax.set_xticks(list(xs), letters_)
     ax.set_xlabel("answer letter")

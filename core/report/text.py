@@ -11,13 +11,15 @@ def fmt_p(p: float | None, floor: float | None = None) -> str:
         return f"≤ {floor:.1e}" if floor < 0.001 else f"≤ {floor:.3f}"
     if p >= 0.001:
         return f"{p:.3f}"
+    if p < 1e-300:  # below what a double holds: the computed value underflowed to zero
+        return "< 1e-300"
     return f"{p:.1e}"
 
 
 def p_text(p: float | None, floor: float | None = None) -> str:
     """ "p = 0.012", or "p ≤ 4.0e-04" at a permutation test's floor."""
     text = fmt_p(p, floor)
-    return f"p {text}" if text.startswith("≤") else f"p = {text}"
+    return f"p {text}" if text.startswith(("≤", "<")) else f"p = {text}"
 
 
 def pct(x: float | None, digits: int = 1) -> str:
