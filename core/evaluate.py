@@ -7,7 +7,6 @@ or, as an iterator (the work runs in a thread): ``for event in iter_evaluation(c
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +37,7 @@ from .mmlu.prompts import PROMPT_FORMAT, build_prompt
 from .mmlu.subjects import CATEGORY_OF, SUBJECTS, parse_subjects
 from .models import LoadedModel, ModelCache, check_hub_model, describe_spec, load_model
 from .runs import RUN_FORMAT, RunStore, default_run_dir
+from .streaming import events_from_thread
 from .sysinfo import machine_info, software_versions
 from .timing import Meter
 
@@ -389,29 +389,9 @@ def evaluate(
     return _Evaluation(config, on_event or (lambda _e: None), cancel, models).run()
 
 
-_DONE = object()
-
-
 def iter_evaluation(config: EvalConfig, cancel: threading.Event | None = None) -> Iterator[Event]:
     """The same evaluation as an iterator of events; errors are re-raised in the consuming thread."""
-    q: queue.Queue[Any] = queue.Queue()
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            evaluate(config, q.put, cancel)
-        except BaseException as exc:  # re-raised below, in the caller's thread
-            failure.append(exc)
-        finally:
-            q.put(_DONE)
-
-    thread = threading.Thread(target=work, name="llm-tui-eval", daemon=True)
-    thread.start()
-    while (item := q.get()) is not _DONE:
-        yield item
-    thread.join()
-    if failure:
-        raise failure[0]
+    return events_from_thread(lambda emit: evaluate(config, emit, cancel), "llm-tui-eval")
 
 
 __all__ = ["evaluate", "iter_evaluation", "summarise", "LlmTuiError"]

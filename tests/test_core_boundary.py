@@ -1,48 +1,15 @@
 """`core` imports no UI package, and importing it is cheap (no torch), so the app can start fast."""
 
+import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
-CORE_MODULES = [
-    "core",
-    "core.assets",
-    "core.config",
-    "core.devices",
-    "core.errors",
-    "core.evaluate",
-    "core.events",
-    "core.locations",
-    "core.models",
-    "core.runs",
-    "core.sysinfo",
-    "core.timing",
-    "core.mmlu.data",
-    "core.mmlu.prompts",
-    "core.mmlu.scoring",
-    "core.mmlu.subjects",
-    "core.analysis",
-    "core.analysis.configs",
-    "core.analysis.load",
-    "core.analysis.mistakes",
-    "core.analysis.stats",
-    "core.report",
-    "core.report.charts",
-    "core.report.markdown",
-    "core.report.text",
-    "core.chat",
-    "core.chat.commands",
-    "core.chat.context",
-    "core.chat.conversation",
-    "core.chat.events",
-    "core.chat.generation",
-    "core.chat.headless",
-    "core.chat.messages",
-    "core.chat.script",
-    "core.chat.session",
-    "core.chat.settings",
-    "core.chat.store",
-    "core.chat.template",
-]
+ROOT = Path(__file__).resolve().parents[1]
+# Every module of the engine, found on disk, so a new one is covered without editing this list.
+CORE_MODULES = ["core"] + sorted(
+    m.name for m in pkgutil.walk_packages([str(ROOT / "core")], prefix="core.") if not m.name.endswith("__main__")
+)
 UI = ("textual", "rich", "plotext", "textual_plotext")
 
 

@@ -11,7 +11,6 @@ Settings are frozen dataclasses replaced whole between turns (``set_option``, ``
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 from ..errors import LlmTuiError, UserInputError
 from ..events import Event, Notice
 from ..models import LoadedModel
+from ..streaming import events_from_thread
 from .context import ContextPlan, SummaryState, SummaryStopped, plan_context
 from .conversation import Conversation, new_name
 from .events import ReplyDelta, Summarizing, SummaryUpdated, TurnFinished, TurnRefused, TurnStarted
@@ -217,25 +217,7 @@ class ChatSession:
     def send(self, text: str, stop: threading.Event | None = None) -> Iterator[Event]:
         """Play one turn in a background thread, yielding its events; errors re-raise here."""
         self._check_text(text)
-        q: queue.Queue[Any] = queue.Queue()
-        failure: list[BaseException] = []
-        done = object()
-
-        def work() -> None:
-            try:
-                self.run_turn(text, q.put, stop)
-            except BaseException as exc:  # re-raised in the consuming thread
-                failure.append(exc)
-            finally:
-                q.put(done)
-
-        thread = threading.Thread(target=work, name="llm-tui-chat", daemon=True)
-        thread.start()
-        while (item := q.get()) is not done:
-            yield item
-        thread.join()
-        if failure:
-            raise failure[0]
+        return events_from_thread(lambda emit: self.run_turn(text, emit, stop), "llm-tui-chat")
 
     def run_turn(self, text: str, emit: Emit | None = None, stop: threading.Event | None = None) -> TurnRecord:
         """Play one turn in this thread: plan the prompt, generate (streaming to ``emit``), record, autosave."""
