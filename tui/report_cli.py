@@ -7,23 +7,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
-from typing import NoReturn
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag on one line and exits 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"llm-tui: error: {message} (see `{self.prog} --help`)\n")
+from .cli_common import EXIT_BAD_INPUT, EXIT_OK, Parser, fail
 
 
 def _parser() -> argparse.ArgumentParser:
     from core.analysis import DEFAULT_PERMUTATIONS
 
-    p = _Parser(
+    p = Parser(
         prog="llm-tui report",
         description=(
             "Compare two or more runs on the questions they share: mistake patterns (shared or random, with a "
@@ -49,18 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"llm-tui: error: {message}", file=sys.stderr)
-    return code
-
-
 def run_report(argv: list[str]) -> int:
     try:
         ns = _parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a bad flag (2, message already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     if ns.permutations < 100:
-        return _fail(f"--permutations {ns.permutations} is too few for a p-value; use 100 or more", EXIT_BAD_INPUT)
+        return fail(f"--permutations {ns.permutations} is too few for a p-value; use 100 or more", EXIT_BAD_INPUT)
 
     from core.analysis import VERDICTS
     from core.errors import LlmTuiError
@@ -71,7 +57,7 @@ def run_report(argv: list[str]) -> int:
     try:
         report = write_report(ns.runs, ns.out, ns.baseline, ns.permutations, ns.seed, command)
     except LlmTuiError as exc:
-        return _fail(str(exc), exc.exit_code)
+        return fail(str(exc), exc.exit_code)
     test = report.analysis.overlap
     print(f"compared {len(report.analysis.runs)} runs on {report.analysis.questions} common questions")
     print(
