@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -102,6 +103,9 @@ def _quiet_transformers() -> None:
 
     transformers.logging.set_verbosity_error()
     huggingface_hub.logging.set_verbosity_error()
+    # bitsandbytes' 8-bit matmul logs "inputs will be cast ... to float16" on every call (once per layer per
+    # batch); it is expected (LLM.int8 computes in float16), so it is silenced rather than repeated.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     transformers.utils.logging.disable_progress_bar()
     disable_progress_bars()
 
