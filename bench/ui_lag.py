@@ -80,6 +80,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--subjects", default="astronomy,business_ethics")
     p.add_argument("--limit", type=int)
+    p.add_argument("--app-threads", type=int, help="torch CPU threads while the app runs (default: the app's own)")
     ns = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
 
@@ -89,7 +90,13 @@ def main() -> None:
             )
 
         evaluate(EvalConfig(subjects="astronomy", limit=1, device="cpu", output=str(Path(tmp) / "warm")))
+        import torch
+
+        default_threads = torch.get_num_threads()
+        if ns.app_threads:
+            torch.set_num_threads(ns.app_threads)
         app_result = asyncio.run(in_app(config("app")))
+        torch.set_num_threads(default_threads)
         app_json = (Path(tmp) / "app" / "results.json").read_text()
         headless: list[RunFinished] = []
         evaluate(config("headless"), lambda e: headless.append(e) if isinstance(e, RunFinished) else None)
