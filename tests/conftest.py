@@ -106,3 +106,22 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("LLM_TUI_CACHE", str(folder))
     return folder
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """A tiny model gains nothing from threads, and OpenMP's spin-waiting slows it badly on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model):
+    """The tiny model loaded once per module (float32, CPU)."""
+    from core.models import load_model
+
+    return load_model(str(tiny_model), device="cpu", dtype="float32")

@@ -11,16 +11,7 @@ from core.chat.script import load_script, parse_script
 from core.errors import UserInputError
 from tui.chat_cli import run_chat
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """A 2-layer model gains nothing from threads, and OpenMP's spin-waiting slows it badly on a busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _run(capsys, *args):

@@ -23,7 +23,8 @@ from core.chat.commands import (
 )  # fmt: skip
 from core.chat.store import conversation_to_dict
 from core.errors import UserInputError
-from core.models import load_model
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize(
@@ -84,22 +85,6 @@ def test_parse_errors_are_one_clear_line(text, message):
     with pytest.raises(UserInputError) as err:
         parse_input(text)
     assert message in str(err.value) and "\n" not in str(err.value)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """A 2-layer model gains nothing from threads, and OpenMP's spin-waiting slows it badly on a busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_model):
-    return load_model(str(tiny_model), device="cpu", dtype="float32")
 
 
 @pytest.fixture

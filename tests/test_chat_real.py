@@ -15,19 +15,8 @@ from core.chat import ChatSession, ChatSettings, GenerationSettings, ReplyDelta,
 from core.chat.headless import compare_history, play_script
 from core.chat.script import load_script, parse_script
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 SCRIPTS = Path(__file__).resolve().parents[1] / "bench" / "scripts"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """On a small shared machine, OpenMP spin-waiting can make 2 threads 10x slower than 1 (bench/chat_speed.py)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -9,23 +9,8 @@ import pytest
 from core.chat import ChatSession, ChatSettings, ChatStore, GenerationSettings
 from core.chat.store import CHAT_FORMAT, conversation_to_dict
 from core.errors import UserInputError
-from core.models import load_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """A 2-layer model gains nothing from threads, and OpenMP's spin-waiting slows it badly on a busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_model):
-    return load_model(str(tiny_model), device="cpu", dtype="float32")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
