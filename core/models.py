@@ -25,7 +25,7 @@ from typing import Any
 from . import assets
 from .devices import check_combination, resolve_device, resolve_dtype
 from .errors import ModelLoadError, UserInputError
-from .events import Event, ModelLoading
+from .events import Event, ModelLoading, Notice
 from .locations import converted_models_dir
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -233,6 +233,30 @@ def check_hub_model(hub_id: str) -> bool:
     return False
 
 
+# oneDNN keeps each primitive it builds (with its scratch buffers) in a cache of up to 1,024, keyed by shape.
+# bitsandbytes' 8-bit CPU path sends its int8 matmuls through oneDNN, and MMLU batches bring a new sequence
+# length almost every batch, so resident memory grew by about 1 GiB per new length (bench/int8_cpu_memory.py).
+# Without the cache it stays flat and int8 even ran faster; bfloat16 ran 1.09-1.28x slower without it, so only
+# 8-bit on CPU turns it off. oneDNN reads the variable once, when it first builds a primitive in the process;
+# a value the user set wins.
+ONEDNN_CACHE_ENV = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
+_cpu_models_loaded = False  # a CPU model other than 8-bit was loaded in this process: oneDNN has started
+
+
+def limit_onednn_cache(device: str, quant: str) -> str | None:
+    """Turn oneDNN's primitive cache off for 8-bit on CPU; a warning when that cannot take effect."""
+    if quant != "8bit" or device != "cpu":
+        return None
+    os.environ.setdefault(ONEDNN_CACHE_ENV, "0")
+    if os.environ[ONEDNN_CACHE_ENV] != "0" or _cpu_models_loaded:
+        return (
+            "8-bit on CPU with oneDNN's primitive cache on (another CPU model ran first in this process, or "
+            f"{ONEDNN_CACHE_ENV} is set): memory can grow by about 1 GiB per new prompt length; for long "
+            "subjects run it in a process of its own, e.g. llm-tui --batch --quant 8bit ..."
+        )
+    return None
+
+
 def load_model(
     spec: str,
     device: str = "auto",
@@ -270,6 +294,7 @@ def load_model(
         folder = source.hub_id
         local_only = check_hub_model(source.hub_id)
 
+    cache_warning = limit_onednn_cache(device, quant)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -311,6 +336,11 @@ def load_model(
             ) from exc
         raise ModelLoadError(f"could not load {spec}: {_one_line(exc)}") from exc
     model.eval()
+    if cache_warning:
+        say(Notice(cache_warning, "warning"))
+    if device == "cpu" and quant != "8bit":
+        global _cpu_models_loaded
+        _cpu_models_loaded = True
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     info = {

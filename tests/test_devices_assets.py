@@ -1,4 +1,5 @@
 import hashlib
+import os
 import zipfile
 from pathlib import Path
 
@@ -24,6 +25,24 @@ def test_quantization_refused_on_mps_and_without_bitsandbytes(monkeypatch):
     assert devices.quant_problem("none", "mps") is None
     monkeypatch.setattr(devices.importlib.util, "find_spec", lambda name: None)
     assert "needs bitsandbytes" in devices.quant_problem("8bit", "cpu")
+
+
+def test_onednn_cache_is_off_for_8bit_on_cpu_only(monkeypatch):
+    from core import models
+
+    monkeypatch.delenv(models.ONEDNN_CACHE_ENV, raising=False)
+    monkeypatch.setattr(models, "_cpu_models_loaded", False)
+    for device, quant in (("cpu", "none"), ("cpu", "4bit"), ("cuda", "8bit")):
+        assert models.limit_onednn_cache(device, quant) is None
+        assert models.ONEDNN_CACHE_ENV not in os.environ
+    assert models.limit_onednn_cache("cpu", "8bit") is None
+    assert os.environ[models.ONEDNN_CACHE_ENV] == "0"
+    monkeypatch.setattr(models, "_cpu_models_loaded", True)  # oneDNN already started with its cache on
+    assert "another CPU model ran first" in models.limit_onednn_cache("cpu", "8bit")
+    monkeypatch.setattr(models, "_cpu_models_loaded", False)
+    monkeypatch.setenv(models.ONEDNN_CACHE_ENV, "64")  # the user's own setting wins, with the warning
+    assert "1 GiB per new prompt length" in models.limit_onednn_cache("cpu", "8bit")
+    assert os.environ[models.ONEDNN_CACHE_ENV] == "64"
 
 
 def test_absent_cuda_is_refused():
