@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..analysis import Analysis, ConfigComparison
-from .text import megabytes, p_text
+from .text import mebibytes, p_text
 
 CHANCE = 0.25  # four choices
 
@@ -269,11 +269,11 @@ def configs(analysis: Analysis, comparison: ConfigComparison) -> Chart:
     grouped(
         ax,
         [
-            ("peak RSS", [megabytes(r.peak_rss_bytes) for r in rows]),
-            ("peak GPU", [megabytes(r.peak_gpu_bytes) for r in rows]),
-            ("model", [megabytes(r.model_bytes) for r in rows]),
+            ("peak RSS", [mebibytes(r.peak_rss_bytes) for r in rows]),
+            ("peak GPU", [mebibytes(r.peak_gpu_bytes) for r in rows]),
+            ("model", [mebibytes(r.model_bytes) for r in rows]),
         ],
-        "MB",
+        "MiB",
     )
     ax.set_title("memory", fontsize=10)
     ax.set_xticks(xs, ratio_labels("peak_rss_bytes"), fontsize=8)

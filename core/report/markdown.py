@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ..analysis import VERDICTS, Analysis, ConfigComparison, OverlapTest, QuestionRef
 from ..analysis.load import Run
-from .text import fixed, fmt_p, megabytes, num, p_text, pct, ratio
+from .text import fixed, fmt_p, mebibytes, num, p_text, pct, ratio
 
 MAX_LISTED = 10  # questions listed per subject and kind; the rest are counted
 
@@ -298,9 +298,9 @@ def render(
             "CPU s",
             "GPU s",
             "questions/s",
-            "peak RSS MB",
-            "peak GPU MB",
-            "model MB",
+            "peak RSS MiB",
+            "peak GPU MiB",
+            "model MiB",
             "load s",
             "accuracy",
         ],
@@ -316,9 +316,9 @@ def render(
                 num(r.cpu_s) + ratio(r.ratios.get("cpu_s")),
                 num(r.gpu_s) + ratio(r.ratios.get("gpu_s")),
                 num(r.questions_per_s) + ratio(r.ratios.get("questions_per_s")),
-                num(megabytes(r.peak_rss_bytes), 4) + ratio(r.ratios.get("peak_rss_bytes")),
-                num(megabytes(r.peak_gpu_bytes), 4) + ratio(r.ratios.get("peak_gpu_bytes")),
-                num(megabytes(r.model_bytes), 4) + ratio(r.ratios.get("model_bytes")),
+                num(mebibytes(r.peak_rss_bytes), 4) + ratio(r.ratios.get("peak_rss_bytes")),
+                num(mebibytes(r.peak_gpu_bytes), 4) + ratio(r.ratios.get("peak_gpu_bytes")),
+                num(mebibytes(r.model_bytes), 4) + ratio(r.ratios.get("model_bytes")),
                 num(r.load_s) + ratio(r.ratios.get("load_s")),
                 pct(r.accuracy)
                 + (f" ({100 * r.accuracy_delta:+.1f} pts)" if r.accuracy_delta is not None else "")

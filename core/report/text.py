@@ -34,7 +34,7 @@ def fixed(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def megabytes(n: int | float | None) -> float | None:
+def mebibytes(n: int | float | None) -> float | None:
     return None if n is None else n / 2**20
 
 

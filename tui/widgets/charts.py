@@ -80,5 +80,5 @@ def memory_bars(plot: PlotextPlot, runs: list[dict[str, Any]]) -> None:
         rss = [(r["timing"].get("peak_rss_bytes") or 0) / 2**20 for r in runs]
         gpu = [(r["timing"].get("peak_gpu_bytes") or 0) / 2**20 for r in runs]
         model = [(r.get("model", {}).get("memory_bytes") or 0) / 2**20 for r in runs]
-        plt.multiple_bar(labels, [model, rss, gpu], labels=["weights MB", "peak RSS MB", "peak GPU MB"])
-        plt.title("memory per run (MB)")
+        plt.multiple_bar(labels, [model, rss, gpu], labels=["weights MiB", "peak RSS MiB", "peak GPU MiB"])
+        plt.title("memory per run (MiB)")
