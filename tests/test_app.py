@@ -221,6 +221,45 @@ async def test_compare_view_analyses_mistakes_and_exports_a_report(tmp_path, mon
         await wait_until(pilot, lambda: (report_dir / "report.md").exists(), timeout=120)
 
 
+async def test_a_data_file_brings_its_own_subjects_to_the_setup_list(tmp_path):
+    from textual.widgets import SelectionList
+
+    from tui.screens.setup import OTHER
+
+    rows = [
+        {"question": f"{subject} {i}?", "subject": subject, "choices": ["a", "b", "c", "d"], "answer": i % 4}
+        for subject, n in (("astronomy", 3), ("folk_tales", 5))
+        for i in range(n)
+    ]
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    app = ProbeApp(settings=settings(str(tmp_path / "runs")))
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = app.screen
+        assert setup.selected == {"astronomy", "business_ethics"}  # the defaults, from the bundled list
+        await _type_into(pilot, "#data", str(data))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: OTHER in setup.groups)
+        widget = setup.query_one("#subjects", SelectionList)
+        listed = {str(widget.get_option_at_index(i).value) for i in range(widget.option_count)}
+        assert listed == {"cat:stem", "astronomy", f"cat:{OTHER}", "folk_tales"}
+        assert setup.selected == {"astronomy"}  # what the file does not hold is dropped from the selection
+        assert "1 subject selected, 3 questions" in str(setup.query_one("#subject-summary").render())
+        await _pick_only(pilot, "folk_tales")
+        assert setup.build_configs()[0].subjects == "folk_tales"
+
+        await _type_into(pilot, "#data", str(tmp_path / "missing.jsonl"))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "data file not found" in str(setup.query_one("#subject-summary").render()))
+        assert OTHER not in setup.groups and "anatomy" in setup.groups["stem"]  # back to MMLU's list
+
+        await _type_into(pilot, "#data", "bundled")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "selected" in str(setup.query_one("#subject-summary").render()))
+        assert setup.data_spec == "" and setup.groups["stem"][0] == "abstract_algebra"
+        await pilot.press("ctrl+q")
+
+
 async def test_resize_to_80x24_and_back_and_a_bad_data_file(tmp_path):
     app = ProbeApp(settings=settings("tests/data/runs"))
     async with app.run_test(size=(140, 45)) as pilot:

@@ -33,3 +33,13 @@ class StartRuns(Message):
     def __init__(self, configs: list[Any]) -> None:
         super().__init__()
         self.configs = configs
+
+
+class DataSubjects(Message):
+    """The subjects (with question counts) of the data source typed on the setup screen, or why it failed."""
+
+    def __init__(self, spec: str, counts: dict[str, int] | None, error: str | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        self.counts = counts
+        self.error = error

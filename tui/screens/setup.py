@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from rich.markup import escape
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -27,11 +28,20 @@ from textual.widgets.selection_list import Selection
 from core import assets
 from core.config import EvalConfig
 from core.devices import DTYPES, QUANTS, quant_problem
-from core.mmlu.subjects import CATEGORIES, DEFAULT_SUBJECTS, pretty
+from core.mmlu.subjects import CATEGORIES, CATEGORY_OF, DEFAULT_SUBJECTS, pretty
 
-from ..messages import StartRuns, WarmupDone
+from ..messages import DataSubjects, StartRuns, WarmupDone
 
 SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+OTHER = "other subjects"  # the group of a data file's subjects that are not MMLU's
+
+
+def group_subjects(subjects: list[str]) -> dict[str, tuple[str, ...]]:
+    """A data file's subjects under MMLU's categories, in MMLU's order; unknown names in a group of their own."""
+    present = set(subjects)
+    groups = {c: tuple(s for s in members if s in present) for c, members in CATEGORIES.items()}
+    groups[OTHER] = tuple(sorted(s for s in present if s not in CATEGORY_OF))
+    return {c: members for c, members in groups.items() if members}
 
 
 def dtype_problem(dtype: str, device: str, bf16: bool) -> str | None:
@@ -60,6 +70,9 @@ class SetupScreen(Screen[None]):
         super().__init__()
         self.devices: list[Any] = []
         self.counts: dict[str, int] | None = None
+        self.bundled_counts: dict[str, int] | None = None
+        self.groups: dict[str, tuple[str, ...]] = dict(CATEGORIES)  # what the subject list offers
+        self.data_spec = ""  # the data source the list shows ("" = bundled)
         self.selected: set[str] = set(DEFAULT_SUBJECTS)
         self.queue: list[str] = []
 
@@ -129,7 +142,9 @@ class SetupScreen(Screen[None]):
     async def _warmup_done(self, message: WarmupDone) -> None:
         message.stop()  # handled here; it must not bubble back up to the app, which forwarded it
         self.devices = message.devices
-        self.counts = message.counts
+        self.bundled_counts = message.counts
+        if not self.data_spec:
+            self.counts = message.counts
         note = self.query_one("#device-note", Static)
         if message.error:
             note.update(f"[red]{message.error}[/]")
@@ -190,7 +205,7 @@ class SetupScreen(Screen[None]):
         widget = self.query_one("#subjects", SelectionList)
         widget.clear_options()
         options: list[Selection[str]] = []
-        for category, subjects in CATEGORIES.items():
+        for category, subjects in self.groups.items():
             shown = [s for s in subjects if needle in s or needle in category]
             if not shown:
                 continue
@@ -218,7 +233,7 @@ class SetupScreen(Screen[None]):
         widget = self.query_one("#subjects", SelectionList)
         now_on = value in widget.selected
         if value.startswith("cat:"):
-            members = CATEGORIES[value[4:]]
+            members = self.groups[value[4:]]
             if now_on:
                 self.selected.update(members)
             else:
@@ -231,11 +246,60 @@ class SetupScreen(Screen[None]):
             self.selected.discard(value)
         self._summarise_subjects()
 
+    # -- data source: a local file brings its own subjects ----------------------------------------------
+    @on(Input.Submitted, "#data")
+    @on(Input.Blurred, "#data")
+    def _data_entered(self) -> None:
+        spec = self.query_one("#data", Input).value.strip()
+        spec = "" if spec in ("bundled", "hub") else spec  # the hub's cais/mmlu has the bundled subjects
+        if spec != self.data_spec:
+            self.data_spec = spec
+            if spec:
+                self.query_one("#subject-summary", Static).update(f"reading {spec}...")
+                self.read_data_subjects(spec)
+            else:
+                self._show_data_subjects(DataSubjects("", self.bundled_counts))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data")
+    def read_data_subjects(self, spec: str) -> None:
+        """Read a local data file off the event loop; only its subjects and counts come back."""
+        from pathlib import Path
+
+        from core.errors import LlmTuiError
+        from core.mmlu.data import load_file
+
+        try:
+            self.post_message(DataSubjects(spec, load_file(Path(spec).expanduser()).counts()))
+        except LlmTuiError as exc:
+            self.post_message(DataSubjects(spec, None, str(exc)))
+
+    @on(DataSubjects)
+    def _show_data_subjects(self, message: DataSubjects) -> None:
+        message.stop()
+        if message.spec != self.data_spec:
+            return  # an older file's answer, overtaken by what the user typed since
+        if message.error:
+            self.groups, self.counts = dict(CATEGORIES), self.bundled_counts
+            self._fill_subjects()
+            self.query_one("#subject-summary", Static).update(f"[red]{escape(message.error)}[/]")
+            return
+        had = bool(self.selected)
+        if message.spec:
+            assert message.counts is not None
+            self.groups, self.counts = group_subjects(list(message.counts)), message.counts
+        else:
+            self.groups, self.counts = dict(CATEGORIES), message.counts
+        offered = {s for group in self.groups.values() for s in group}
+        self.selected &= offered
+        if had and not self.selected:  # nothing chosen is in the new source: start from all of it
+            self.selected = set(offered)
+        self._fill_subjects()
+
     def action_find_subject(self) -> None:
         self.query_one("#subject-search", Input).focus()
 
     def action_toggle_all_subjects(self) -> None:
-        all_subjects = {s for group in CATEGORIES.values() for s in group}
+        all_subjects = {s for group in self.groups.values() for s in group}
         self.selected = set() if self.selected >= all_subjects else set(all_subjects)
         self._fill_subjects()
 
@@ -280,7 +344,7 @@ class SetupScreen(Screen[None]):
     def build_configs(self) -> list[EvalConfig]:
         app: Any = self.app
         specs = self.queue or [self.query_one("#model-input", Input).value.strip() or assets.DEFAULT_MODEL]
-        subjects = [s for group in CATEGORIES.values() for s in group if s in self.selected]
+        subjects = [s for group in self.groups.values() for s in group if s in self.selected]
         output = self.query_one("#output", Input).value.strip() or None
         configs = []
         for spec in specs:
