@@ -5,6 +5,8 @@ In one run, on this machine:
      a probe measures the event loop's lag (how late a 20 ms timer fires) and the latency of real key presses
      (f1 opens the help screen, escape closes it: time from the key event to the screen being mounted);
   2. the same evaluation headless (no UI), for the questions/s ratio.
+It also times the live screen's handler for each engine event, and names what happened around the worst lag
+(a slow handler is the UI's own doing; a stall with no slow handler is the worker holding the GIL).
 
     python bench/ui_lag.py [--subjects astronomy,business_ethics] [--limit N]
 """
@@ -29,6 +31,7 @@ from core.evaluate import evaluate  # noqa: E402
 from core.events import RunFinished  # noqa: E402
 from tui.app import LlmTuiApp  # noqa: E402
 from tui.screens.dialogs import HelpScreen  # noqa: E402
+from tui.screens.live import LiveScreen  # noqa: E402
 from tui.settings import AppSettings  # noqa: E402
 
 
@@ -50,6 +53,16 @@ async def in_app(config: EvalConfig) -> dict:
             original_mount(self)
 
     HelpScreen.on_mount = mounted  # type: ignore[method-assign]
+    handled: list[tuple[float, float, str]] = []  # (start, seconds, event type) of each engine-event handler
+    original_handler = LiveScreen._engine_event
+
+    def timed(self: LiveScreen, message) -> None:  # type: ignore[no-untyped-def]
+        h0 = time.perf_counter()
+        original_handler(self, message)
+        handled.append((h0, time.perf_counter() - h0, type(message.event).__name__))
+
+    LiveScreen._engine_event = timed  # type: ignore[method-assign]
+    lag_at: list[float] = []
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         start = time.perf_counter()
@@ -61,6 +74,7 @@ async def in_app(config: EvalConfig) -> dict:
             t0 = time.perf_counter()
             await asyncio.sleep(0.02)
             lags.append(time.perf_counter() - t0 - 0.02)
+            lag_at.append(t0)
             if len(lags) % 10 == 0:  # a key press about every 0.2 s
                 opened.clear()
                 k0 = time.perf_counter()
@@ -71,9 +85,15 @@ async def in_app(config: EvalConfig) -> dict:
                 while isinstance(app.screen, HelpScreen):
                     await asyncio.sleep(0.005)
         wall = time.perf_counter() - start
-        finished = [e for e in getattr(live, "finished_events", [])]
-        _ = finished
-    return {"lags": lags, "keys": keys, "wall": wall}
+    LiveScreen._engine_event = original_handler  # type: ignore[method-assign]
+    worst = max(range(len(lags)), key=lags.__getitem__)
+    w0, w1 = lag_at[worst], lag_at[worst] + 0.02 + lags[worst]
+    around = [(round((h - start) * 1000), round(d * 1000, 1), name) for h, d, name in handled if w0 - 0.05 <= h <= w1]
+    slowest = sorted(handled, key=lambda x: -x[1])[:3]
+    return {
+        "lags": lags, "keys": keys, "wall": wall, "worst_at_ms": round((w0 - start) * 1000), "around": around,
+        "slowest": [(name, round(d * 1000, 1)) for _, d, name in slowest],
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -115,6 +135,11 @@ def main() -> None:
         f"key press -> screen shown ({len(keys_ms)} presses): median {statistics.median(keys_ms):.1f} ms, "
         f"p95 {pct(keys_ms, 0.95):.1f} ms, max {max(keys_ms):.1f} ms"
     )
+    print(
+        f"worst lag at {app_result['worst_at_ms']} ms after the start; engine-event handlers in that window "
+        f"(ms after start, ms taken, event): {app_result['around'] or 'none'}"
+    )
+    print(f"slowest engine-event handlers (event, ms): {app_result['slowest']}")
     print(
         f"questions/s: in the app {app_timing['questions_per_s']:.1f}, headless {head_timing['questions_per_s']:.1f} "
         f"(ratio {app_timing['questions_per_s'] / head_timing['questions_per_s']:.2f})"

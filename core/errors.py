@@ -29,3 +29,9 @@ class EvaluationError(LlmTuiError):
     """The evaluation itself failed (for example out of memory at batch size 1)."""
 
     exit_code = 1
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's first line (at most 200 characters), or its type's name when it has no text."""
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]

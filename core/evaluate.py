@@ -16,7 +16,7 @@ from typing import Any
 
 from .config import EvalConfig
 from .devices import check_combination, resolve_device, resolve_dtype
-from .errors import EvaluationError, LlmTuiError, UserInputError
+from .errors import EvaluationError, LlmTuiError, UserInputError, one_line
 from .events import (
     BatchScored,
     BatchSizeReduced,
@@ -208,38 +208,46 @@ class _Evaluation:
         self.results["sessions"].append(session)
         # Written before any model work, so the folder is recognisably this run's even if killed at once.
         self._write(store, records, subjects, plan, meters, "running")
-        pending = [s for s in subjects if done_by_subject[s] < len(plan[s])]
-        if pending:
-            loaded = self._load(device, dtype, cache)
-            session["load_s"] = loaded.info.get("load_s")
-            self.results["model"] = {k: v for k, v in loaded.info.items() if k != "path"}
-            self.results["model"]["path"] = loaded.info.get("path") if loaded.source.kind != "hub" else None
-            from .mmlu.scoring import LetterScorer
+        try:
+            pending = [s for s in subjects if done_by_subject[s] < len(plan[s])]
+            if pending:
+                loaded = self._load(device, dtype, cache)
+                session["load_s"] = loaded.info.get("load_s")
+                self.results["model"] = {k: v for k, v in loaded.info.items() if k != "path"}
+                self.results["model"]["path"] = loaded.info.get("path") if loaded.source.kind != "hub" else None
+                from .mmlu.scoring import LetterScorer
 
-            scorer = LetterScorer(loaded.model, loaded.tokenizer, device, cfg.chat_template)
-            batch_size = cfg.batch_size or default_batch_size(device)
-            overall = [len(records), sum(correct_by_subject.values())]
-            for s in subjects:
-                if self.cancel.is_set():
-                    break
-                if done_by_subject[s] == len(plan[s]):
-                    continue
-                batch_size = self._subject(
-                    s,
-                    plan[s],
-                    shots.get(s, []),
-                    scorer,
-                    loaded,
-                    batch_size,
-                    records,
-                    store,
-                    meters[s],
-                    session,
-                    overall,
-                    total,
-                )
-                self._write(store, records, subjects, plan, meters, "running")
-                self.emit(SubjectFinished(s, self.results["subjects"][s]))
+                scorer = LetterScorer(loaded.model, loaded.tokenizer, device, cfg.chat_template)
+                batch_size = cfg.batch_size or default_batch_size(device)
+                overall = [len(records), sum(correct_by_subject.values())]
+                for s in subjects:
+                    if self.cancel.is_set():
+                        break
+                    if done_by_subject[s] == len(plan[s]):
+                        continue
+                    batch_size = self._subject(
+                        s,
+                        plan[s],
+                        shots.get(s, []),
+                        scorer,
+                        loaded,
+                        batch_size,
+                        records,
+                        store,
+                        meters[s],
+                        session,
+                        overall,
+                        total,
+                    )
+                    self._write(store, records, subjects, plan, meters, "running")
+                    self.emit(SubjectFinished(s, self.results["subjects"][s]))
+        except Exception as exc:
+            if not records and not opened.resumed:
+                store.discard()  # nothing was scored in the folder this call made: leave no half-made run behind
+            else:
+                self.results["error"] = one_line(exc)
+                self._write(store, records, subjects, plan, meters, "failed")
+            raise
         status = "cancelled" if self.cancel.is_set() and len(records) < total else "complete"
         self._write(store, records, subjects, plan, meters, status)
         if status == "cancelled":

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import assets
 from .devices import check_combination, resolve_device, resolve_dtype
-from .errors import ModelLoadError, UserInputError
+from .errors import ModelLoadError, UserInputError, one_line
 from .events import Event, ModelLoading, Notice
 from .locations import converted_models_dir
 
@@ -140,7 +140,7 @@ def convert_gguf(gguf: Path, cache: Path, emit: Callable[[Event], None] | None =
             tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except Exception as exc:  # transformers raises many types for unsupported GGUF architectures
         raise ModelLoadError(
-            f"cannot read {gguf.name} as a transformers model ({_one_line(exc)}); "
+            f"cannot read {gguf.name} as a transformers model ({one_line(exc)}); "
             "only GGUF architectures that transformers supports can be loaded"
         ) from exc
     config_dict = loaded.config.to_dict()
@@ -159,11 +159,6 @@ def convert_gguf(gguf: Path, cache: Path, emit: Callable[[Event], None] | None =
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
     return target
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def _hub_error(exc: BaseException, hub_id: str) -> ModelLoadError | None:
@@ -229,7 +224,7 @@ def check_hub_model(hub_id: str) -> bool:
         mapped = _hub_error(exc, hub_id)
         if mapped is not None:
             raise mapped from exc
-        raise ModelLoadError(f"cannot check {hub_id} on the hub: {_one_line(exc)}") from exc
+        raise ModelLoadError(f"cannot check {hub_id} on the hub: {one_line(exc)}") from exc
     return False
 
 
@@ -334,7 +329,7 @@ def load_model(
             raise ModelLoadError(
                 f"out of memory while loading {spec} on {device}; try --quant 4bit, a smaller model, or --device cpu"
             ) from exc
-        raise ModelLoadError(f"could not load {spec}: {_one_line(exc)}") from exc
+        raise ModelLoadError(f"could not load {spec}: {one_line(exc)}") from exc
     model.eval()
     if cache_warning:
         say(Notice(cache_warning, "warning"))

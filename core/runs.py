@@ -7,6 +7,7 @@ Resuming reads the journal, skips what is done, and refuses a folder whose confi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -139,6 +140,14 @@ class RunStore:
             f.write(blob)
             f.flush()
             os.fsync(f.fileno())
+
+    def discard(self) -> None:
+        """Remove a run that holds no answers (its results.json and an empty journal), and the folder if empty."""
+        for path in (self.results_path, self.questions_path):
+            if path.exists() and (path == self.results_path or path.stat().st_size == 0):
+                path.unlink()
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
 
     def write_results(self, results: dict[str, Any]) -> None:
         tmp = self.results_path.with_name(RESULTS + ".tmp")

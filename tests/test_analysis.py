@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.analysis import Run, align, analyse, compare_configs, load_runs, mcnemar, overlap_test, wilson
+from core.analysis.load import assign_labels
 from core.analysis.stats import chi2_sf, cohen_kappa, poisson_binomial, pool_bins
 from core.errors import UserInputError
 from core.runs import RUN_FORMAT
@@ -233,6 +234,23 @@ def test_labels_name_what_differs():
     ]
     align(runs)
     assert [r.label for r in runs] == ["smollm2 float32", "smollm2 bfloat16", "gemma"]
+
+
+def test_labels_name_prompt_differences_and_fall_back_to_every_folder_name():
+    runs = [
+        make_run("smollm2", {"s": [True]}, path="/r/plain"),
+        make_run("smollm2", {"s": [True]}, path="/r/chat", chat_template=True),
+        make_run("smollm2", {"s": [True]}, path="/r/five", shots=5),
+    ]
+    assign_labels(runs)
+    assert [r.label for r in runs] == [
+        "smollm2 0-shot plain-prompt",
+        "smollm2 0-shot chat-template",
+        "smollm2 5-shot plain-prompt",
+    ]
+    twins = [make_run("m", {"s": [True]}, path="/r/a"), make_run("m", {"s": [True]}, path="/r/b")]
+    assign_labels(twins)
+    assert [r.label for r in twins] == ["m [a]", "m [b]"]  # both named, not only the first
 
 
 def _write_folder(path: Path, run: Run) -> Path:

@@ -129,6 +129,40 @@ def test_out_of_memory_halves_the_batch_and_carries_on(tiny_model, mmlu_file, tm
     assert results["accuracy"]["answered"] == 28
 
 
+def test_a_failure_before_any_answer_leaves_no_folder_and_after_some_marks_the_run_failed(
+    tiny_model, mmlu_file, tmp_path, monkeypatch
+):
+    original = LetterScorer.score
+    calls = []
+
+    def failing_from(n):
+        def score(self, batch):
+            calls.append(len(batch))
+            if len(calls) >= n:
+                raise UserInputError("--chat-template: this model's tokenizer has no chat template; drop the flag")
+            return original(self, batch)
+
+        return score
+
+    monkeypatch.setattr(LetterScorer, "score", failing_from(1))
+    with pytest.raises(UserInputError):
+        evaluate(_config(tiny_model, mmlu_file, tmp_path / "early"))
+    assert not (tmp_path / "early").exists()  # nothing scored: no half-made run to trip over on the next try
+
+    calls.clear()
+    monkeypatch.setattr(LetterScorer, "score", failing_from(3))
+    with pytest.raises(UserInputError):
+        evaluate(_config(tiny_model, mmlu_file, tmp_path / "late"))
+    results = json.loads((tmp_path / "late" / "results.json").read_text())
+    assert results["status"] == "failed" and "no chat template" in results["error"]
+    assert len(_records(tmp_path / "late")) == 8  # the two batches scored before the failure are kept
+
+    monkeypatch.setattr(LetterScorer, "score", original)
+    resumed = evaluate(_config(tiny_model, mmlu_file, tmp_path / "late"))
+    assert resumed["status"] == "complete" and "error" not in resumed
+    assert resumed["accuracy"]["answered"] == 28
+
+
 def test_iterator_front_end_yields_the_same_events(tiny_model, mmlu_file, tmp_path):
     events = list(iter_evaluation(_config(tiny_model, mmlu_file, tmp_path / "run", limit=2)))
     assert isinstance(events[-1], RunFinished)

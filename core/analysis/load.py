@@ -75,18 +75,37 @@ def _short_model(model: str) -> str:
     return name[:-5] if name.endswith(".gguf") else name
 
 
+def _prompt_facets(run: Run) -> dict[str, str]:
+    """What else, besides device/dtype/quant, makes two runs of one model different experiments."""
+    ident = run.identity
+    data = ident.get("data") or {}
+    source = str(data.get("source") or "bundled")
+    return {
+        "shots": f"{int(ident.get('shots') or 0)}-shot",
+        "chat_template": "chat-template" if ident.get("chat_template") else "plain-prompt",
+        "limit": f"limit-{ident['limit']}" if ident.get("limit") else "all-questions",
+        "data": Path(str(data.get("path"))).name if source == "file" and data.get("path") else source,
+    }
+
+
 def assign_labels(runs: Sequence[Run]) -> None:
-    """Short unique labels: the model, plus the device/dtype/quant that tell runs of one model apart."""
+    """Short unique labels: the model, plus what tells runs of one model apart (device, dtype, quantization,
+    then shots, chat template, limit, data); a folder name only when nothing in the configuration does."""
     bases = [_short_model(r.model) for r in runs]
+    facets = [_prompt_facets(r) for r in runs]
     labels = []
-    for run, base in zip(runs, bases, strict=True):
-        group = [r for r, b in zip(runs, bases, strict=True) if b == base]
-        differing = [f for f in CONFIG_FIELDS if len({getattr(r, f) for r in group}) > 1]
+    for run, base, own in zip(runs, bases, facets, strict=True):
+        group = [i for i, b in enumerate(bases) if b == base]
+        differing = [f for f in CONFIG_FIELDS if len({getattr(runs[i], f) for i in group}) > 1]
         parts = [getattr(run, f) for f in differing if not (f == "quant" and run.quant == "none")]
-        labels.append(f"{base} {' '.join(parts or ['no-quant'])}" if differing else base)
-    for i, label in enumerate(labels):
-        if labels.count(label) > 1:
-            labels[i] = f"{label} [{runs[i].path.name}]"
+        if differing and not parts:
+            parts = ["no-quant"]
+        parts += [own[k] for k in own if len({facets[i][k] for i in group}) > 1]
+        labels.append(" ".join([base, *parts]))
+    repeated = {label for label in labels if labels.count(label) > 1}
+    labels = [
+        f"{label} [{run.path.name}]" if label in repeated else label for run, label in zip(runs, labels, strict=True)
+    ]
     seen: dict[str, int] = {}
     for i, label in enumerate(labels):
         if label in seen:  # still the same (two folders of one name): number them
