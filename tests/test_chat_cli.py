@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import one_error_line
 
 from core.chat.script import load_script, parse_script
 from core.errors import UserInputError
@@ -18,13 +19,6 @@ def _run(capsys, *args):
     code = run_chat(list(args))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def _one_error_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("llm-tui: error: ")
-    return lines[0]
 
 
 def test_text_script_with_clear_writes_a_transcript(capsys, tiny_model, tmp_path):
@@ -88,22 +82,22 @@ def test_bad_flags(capsys, tiny_model, tmp_path, extra, message):
     script.write_text("hello\n")
     args = ["--batch", "-m", str(tiny_model), "--script", str(script), "-o", str(tmp_path / "o.json"), *extra]
     code, _, err = _run(capsys, *args)
-    assert code == 2 and message in _one_error_line(err)
+    assert code == 2 and message in one_error_line(err)
     assert not (tmp_path / "o.json").exists()
 
 
 def test_bad_scripts_and_missing_arguments(capsys, tiny_model, tmp_path):
     out = str(tmp_path / "o.json")
     code, _, err = _run(capsys, "--batch", "-m", str(tiny_model), "--script", str(tmp_path / "none.txt"), "-o", out)
-    assert code == 2 and "script not found" in _one_error_line(err)
+    assert code == 2 and "script not found" in one_error_line(err)
     bad = tmp_path / "bad.txt"
     bad.write_text("hello\n/frobnicate\n")
     code, _, err = _run(capsys, "--batch", "-m", str(tiny_model), "--script", str(bad), "-o", out)
-    assert code == 2 and "bad.txt line 2: unknown command /frobnicate" in _one_error_line(err)
+    assert code == 2 and "bad.txt line 2: unknown command /frobnicate" in one_error_line(err)
     code, _, err = _run(capsys, "--batch", "-m", str(tiny_model), "--script", str(bad))
-    assert code == 2 and "--batch needs --script FILE and --output OUT.json" in _one_error_line(err)
+    assert code == 2 and "--batch needs --script FILE and --output OUT.json" in one_error_line(err)
     code, _, err = _run(capsys, "--script", str(bad), "-o", out)
-    assert code == 2 and "needs --batch" in _one_error_line(err)
+    assert code == 2 and "needs --batch" in one_error_line(err)
     code, _, err = _run(capsys, "--batch", "-m", str(tmp_path / "nomodel.gguf"), "--script", str(bad), "-o", out)
     assert code == 2
 

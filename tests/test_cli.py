@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_helpers import one_error_line
 
 from core.runs import RESULTS, RUN_FORMAT
 from tui.cli import main
@@ -17,25 +18,17 @@ def _run(capsys, *args):
     return code, out, err
 
 
-def _one_error_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert lines[0].startswith("llm-tui: error: ")
-    return lines[0]
-
-
 def test_unknown_subject(capsys, tiny_model):
     code, _, err = _run(capsys, "--batch", "--model", str(tiny_model), "--subjects", "astronmy,anatomy")
     assert code == 2
-    assert "did you mean astronomy" in _one_error_line(err)
+    assert "did you mean astronomy" in one_error_line(err)
 
 
 def test_missing_model_path(capsys, tmp_path):
     code, _, err = _run(capsys, "--batch", "--model", str(tmp_path / "nope.gguf"), "--output", str(tmp_path / "o"))
-    assert code == 2 and "model file not found" in _one_error_line(err)
+    assert code == 2 and "model file not found" in one_error_line(err)
     code, _, err = _run(capsys, "--batch", "--model", "./no/such/folder")
-    assert code == 2 and "model not found" in _one_error_line(err)
+    assert code == 2 and "model not found" in one_error_line(err)
     assert not (tmp_path / "o").exists()
 
 
@@ -55,7 +48,7 @@ def test_hub_id_while_offline(capsys, tmp_path, monkeypatch, mmlu_file):
         "--output",
         str(tmp_path / "o"),
     )
-    assert code == 2 and "cannot reach the Hugging Face hub" in _one_error_line(err)
+    assert code == 2 and "cannot reach the Hugging Face hub" in one_error_line(err)
     assert not (tmp_path / "o").exists()
 
 
@@ -65,21 +58,21 @@ def test_quantization_on_mps_refused_before_loading(capsys, monkeypatch, tiny_mo
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     code, _, err = _run(capsys, "--batch", "--model", str(tiny_model), "--device", "mps", "--quant", "4bit")
-    assert code == 2 and "does not run on mps" in _one_error_line(err)
+    assert code == 2 and "does not run on mps" in one_error_line(err)
 
 
 def test_limit_zero_and_bad_flags(capsys):
     code, _, err = _run(capsys, "--batch", "--limit", "0")
-    assert code == 2 and "--limit 0" in _one_error_line(err)
+    assert code == 2 and "--limit 0" in one_error_line(err)
     code, _, err = _run(capsys, "--batch", "--quant", "3bit")
-    assert code == 2 and "invalid choice" in _one_error_line(err)
+    assert code == 2 and "invalid choice" in one_error_line(err)
 
 
 def test_unreadable_data_file(capsys, tmp_path, tiny_model):
     bad = tmp_path / "broken.parquet"
     bad.write_bytes(b"PAR1 this is not parquet")
     code, _, err = _run(capsys, "--batch", "--model", str(tiny_model), "--data", str(bad))
-    assert code == 2 and "cannot read broken.parquet" in _one_error_line(err)
+    assert code == 2 and "cannot read broken.parquet" in one_error_line(err)
 
 
 def test_foreign_run_folder_untouched(capsys, tmp_path, tiny_model, mmlu_file):
@@ -98,7 +91,7 @@ def test_foreign_run_folder_untouched(capsys, tmp_path, tiny_model, mmlu_file):
         "--output",
         str(folder),
     )
-    assert code == 2 and "holds no llm-tui run" in _one_error_line(err)
+    assert code == 2 and "holds no llm-tui run" in one_error_line(err)
     assert [p.name for p in folder.iterdir()] == ["thesis.md"]
 
 
@@ -125,7 +118,7 @@ def test_corrupt_journal_line_refused_torn_last_line_repaired(capsys, tmp_path, 
     journal.write_bytes(b"".join(lines[:2]) + b"{not json}\n" + b"".join(lines[2:]))
     corrupt = journal.read_bytes()
     code, _, err = _run(capsys, *args)
-    assert code == 2 and "line 3 is corrupt" in _one_error_line(err)
+    assert code == 2 and "line 3 is corrupt" in one_error_line(err)
     assert journal.read_bytes() == corrupt
     # a torn last line (what kill -9 can leave): repaired, the question asked again, run completes
     journal.write_bytes(b"".join(lines[:-1]) + lines[-1][:17])

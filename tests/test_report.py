@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import one_error_line
 
 from core.runs import RUN_FORMAT
 from tui.report_cli import run_report
@@ -149,9 +150,8 @@ def test_shared_hard_questions_show_in_the_overlap_test(written):
 def _one_line_error(code: int, stdout: str, stderr: str) -> str:
     assert code == 2
     assert stdout == ""
-    assert stderr.startswith("llm-tui: error: ") and stderr.count("\n") == 1, stderr
-    assert "Traceback" not in stderr
-    return stderr
+    assert stderr.count("\n") == 1, stderr
+    return one_error_line(stderr)
 
 
 def test_bad_inputs_exit_2_with_one_line(tmp_path):
