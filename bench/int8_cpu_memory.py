@@ -48,13 +48,8 @@ def child(lengths: list[int]) -> None:
     print(json.dumps({"seconds": seconds, "peak_rss": peak, "cache": os.environ.get(ENV, "default")}))
 
 
-def run_child(lengths: list[int], cache: str | None) -> dict:
-    env = dict(os.environ)
-    env.pop(ENV, None)
-    if cache is not None:
-        env[ENV] = cache
-    else:
-        env[ENV] = "1024"  # oneDNN's default capacity, set explicitly so llm-tui leaves it alone
+def run_child(lengths: list[int], cache: str) -> dict:
+    env = dict(os.environ, **{ENV: cache})  # set explicitly either way, so llm-tui leaves it alone
     proc = subprocess.run(
         [sys.executable, __file__, "--child", "--lengths", ",".join(map(str, lengths))],
         env=env, capture_output=True, text=True, check=True,
@@ -87,7 +82,7 @@ def main() -> int:
     from core.devices import cpu_name
 
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, {platform.machine()}; batches of 16 at {lengths}")
-    on = run_child(lengths, None)
+    on = run_child(lengths, "1024")  # oneDNN's default capacity
     off = run_child(lengths, "0")
     print(f"int8  cache on : peak RSS {on['peak_rss'] / 2**30:.2f} GiB, {on['seconds']:.1f} s")
     print(f"int8  cache off: peak RSS {off['peak_rss'] / 2**30:.2f} GiB, {off['seconds']:.1f} s")
