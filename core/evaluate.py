@@ -1,8 +1,14 @@
-"""MMLU evaluation: plan, load, score in batches, journal, time; reports typed events to a callback.
+"""Evaluation of one model on one task: plan, load, score in batches, journal, time; typed events to a callback.
 
-    results = evaluate(EvalConfig(...), on_event=print, cancel=threading.Event())
+    results = evaluate(EvalConfig(task="arc_challenge", ...), on_event=print, cancel=threading.Event())
 
 or, as an iterator (the work runs in a thread): ``for event in iter_evaluation(config, cancel): ...``
+
+Flow: the configuration is checked and the task's documents, subsets and few-shot pools are read before any
+model loads (a bad task, subset, shot count or data file fails in seconds, leaving nothing behind). Then the
+run folder is opened (or resumed), the model loaded, and each subset's documents are turned into requests,
+prepared by the backend (tokenised), ordered by length into a fixed plan of batches, scored, journaled and
+reported. A batch that runs out of memory is retried at half the size.
 """
 
 from __future__ import annotations
@@ -10,137 +16,129 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
+from .backends.base import Backend, Cancelled, Prepared, is_out_of_memory
 from .config import EvalConfig
 from .devices import check_combination, resolve_device, resolve_dtype
 from .errors import EvaluationError, LlmTuiError, UserInputError, one_line
 from .events import (
     BatchScored,
     BatchSizeReduced,
+    DocScored,
     Event,
     ModelLoaded,
     Notice,
-    QuestionScored,
     RunCancelled,
     RunFinished,
     RunStarted,
-    SubjectFinished,
-    SubjectPlan,
-    SubjectStarted,
+    SubsetFinished,
+    SubsetPlan,
+    SubsetStarted,
 )  # fmt: skip
 from .locations import cache_dir
-from .mmlu.data import LETTERS, MmluData, Question, load_file, load_source
-from .mmlu.prompts import PROMPT_FORMAT, build_prompt
-from .mmlu.subjects import CATEGORY_OF, SUBJECTS, parse_subjects
 from .models import LoadedModel, ModelCache, check_hub_model, describe_spec, load_model
-from .runs import RUN_FORMAT, RunStore, default_run_dir
+from .runs import RecordKey, RunStore, default_run_dir
+from .schema import (
+    RUN_FORMAT,
+    Accuracy,
+    CategoryResult,
+    DocRecord,
+    ModelInfo,
+    RunIdentity,
+    RunResults,
+    Session,
+    SubsetResult,
+)  # fmt: skip
 from .streaming import events_from_thread
 from .sysinfo import machine_info, software_versions
+from .tasks import Doc, Task, TaskData, get_task
 from .timing import Meter
 
 EventCallback = Callable[[Event], None]
 
 
-def default_batch_size(device: str) -> int:
+def default_batch_size(device: str, kind: str) -> int:
+    if kind == "generate_until":
+        return 16 if device.startswith("cuda") else 8
     return 32 if device.startswith("cuda") else 16
 
 
-def _plan(
-    config: EvalConfig, cache: Path, emit: EventCallback, cancel: threading.Event | None
-) -> tuple[MmluData, list[str], dict[str, list[Question]], dict[str, list[Question]]]:
-    """Validate subjects and data before any model is loaded."""
-    if config.shots and config.data in ("bundled", "") and not config.dev_data:
-        raise UserInputError(
-            f"--shots {config.shots} needs a dev split, and the bundled MMLU has none; "
-            "use --data hub (cais/mmlu), or --dev-data FILE with exemplars"
-        )
-    if config.data in ("bundled", "hub", ""):
-        subjects = parse_subjects(config.subjects, SUBJECTS)
-        data = load_source(config.data, cache, emit, cancel)
-    else:
-        data = load_source(config.data, cache, emit, cancel)
-        subjects = parse_subjects(config.subjects, sorted(set(SUBJECTS) | set(data.subjects)))
-    missing = [s for s in subjects if s not in data.test]
+@dataclass
+class Plan:
+    """What a run will do, decided before any model loads."""
+
+    task: Task
+    data: TaskData
+    subsets: list[str]
+    docs: dict[str, list[Doc]]
+    shots: int
+    total: int
+
+
+def plan(config: EvalConfig, cache: Path, emit: EventCallback, cancel: threading.Event | None) -> Plan:
+    """Validate the task, its data, subsets and shot count; read the documents. No model is touched."""
+    task = get_task(config.task, dev_data=config.dev_data)
+    data = task.load(config.data, cache, emit, cancel)
+    subsets = task.parse_subsets(config.subsets, data.subsets)
+    missing = [s for s in subsets if s not in data.docs]
     if missing:
-        have = ", ".join(data.subjects[:8]) + (", ..." if len(data.subjects) > 8 else "")
+        have = ", ".join(data.subsets[:8]) + (", ..." if len(data.subsets) > 8 else "")
         raise UserInputError(
-            f"the data has no questions for {', '.join(missing[:3])}; it has {have}; pick --subjects among those"
+            f"the data has no documents for {', '.join(missing[:3])}; it has {have}; pick --subjects among those"
         )
-    test = {s: data.test[s][: config.limit] if config.limit else data.test[s] for s in subjects}
-    shots: dict[str, list[Question]] = {}
-    if config.shots:
-        dev = data.dev
-        if config.dev_data:
-            dev = load_file(Path(config.dev_data).expanduser()).test
-        if not dev:
-            raise UserInputError(
-                f"--shots {config.shots} needs a dev split, and this data source has none; "
-                "use --data hub (cais/mmlu), or --dev-data FILE with exemplars"
-            )
-        for s in subjects:
-            if len(dev.get(s, [])) < config.shots:
-                raise UserInputError(
-                    f"--shots {config.shots}: the dev split has only {len(dev.get(s, []))} "
-                    f"exemplars for {s}; use fewer shots"
-                )
-            shots[s] = dev[s][: config.shots]
-    return data, subjects, test, shots
-
-
-def _record(q: Question, scores: list[float], probs: list[float], predicted: int) -> dict[str, Any]:
-    return {
-        "subject": q.subject,
-        "index": q.index,
-        "question": q.question,
-        "choices": list(q.choices),
-        "answer": q.answer_letter,
-        "predicted": LETTERS[predicted],
-        "correct": predicted == q.answer,
-        "probs": [round(p, 6) for p in probs],
-        "scores": [round(s, 4) for s in scores],
-    }
+    shots = task.default_shots if config.shots is None else config.shots
+    task.load_fewshot(data, subsets, shots, cache, emit, cancel)
+    task.check_shots(shots, data, subsets)
+    docs = {s: data.docs[s][: config.limit] if config.limit else data.docs[s] for s in subsets}
+    return Plan(task, data, subsets, docs, shots, sum(len(d) for d in docs.values()))
 
 
 def summarise(
-    records: dict[tuple[str, int], dict[str, Any]], subjects: list[str], plan: dict[str, list[Question]]
-) -> dict[str, Any]:
-    """Per-subject, per-category and overall accuracy (micro over questions, macro over subjects)."""
-    per_subject: dict[str, dict[str, Any]] = {}
-    for s in subjects:
-        recs = [records[(s, q.index)] for q in plan[s] if (s, q.index) in records]
-        correct = sum(1 for r in recs if r["correct"])
-        per_subject[s] = {
-            "category": CATEGORY_OF.get(s, "other"),
-            "total": len(plan[s]),
-            "answered": len(recs),
-            "correct": correct,
-            "accuracy": round(correct / len(recs), 6) if recs else None,
-        }
-    answered = sum(v["answered"] for v in per_subject.values())
-    correct = sum(v["correct"] for v in per_subject.values())
-    accs = [v["accuracy"] for v in per_subject.values() if v["accuracy"] is not None]
-    categories: dict[str, dict[str, Any]] = {}
-    for v in per_subject.values():
-        c = categories.setdefault(v["category"], {"answered": 0, "correct": 0, "subjects": 0})
-        c["answered"] += v["answered"]
-        c["correct"] += v["correct"]
-        c["subjects"] += 1
-    for c in categories.values():
-        c["accuracy"] = round(c["correct"] / c["answered"], 6) if c["answered"] else None
-    return {
-        "accuracy": {
-            "micro": round(correct / answered, 6) if answered else None,
-            "macro": round(sum(accs) / len(accs), 6) if accs else None,
-            "correct": correct,
-            "answered": answered,
-            "total": sum(len(plan[s]) for s in subjects),
-        },
-        "subjects": per_subject,
-        "categories": categories,
-    }
+    task: Task, records: dict[RecordKey, DocRecord], subsets: list[str], docs: dict[str, list[Doc]]
+) -> tuple[Accuracy, dict[str, float | None], dict[str, SubsetResult], dict[str, CategoryResult]]:
+    """Per-subset, per-category and overall scores: the primary metric micro (over documents) and macro (over
+    subsets), and every metric's mean over the documents answered."""
+    categories_of = task.categories()
+    per_subset: dict[str, SubsetResult] = {}
+    everything: list[DocRecord] = []
+    for s in subsets:
+        recs = [records[(s, d.doc_id)] for d in docs[s] if (s, d.doc_id) in records]
+        everything += recs
+        per_subset[s] = SubsetResult(
+            category=categories_of.get(s),
+            total=len(docs[s]),
+            answered=len(recs),
+            correct=sum(1 for r in recs if r.correct),
+            accuracy=_mean([r.metrics.get(task.primary_metric) for r in recs]),
+            metrics={m: _mean([r.metrics.get(m) for r in recs]) for m in task.metrics},
+        )
+    accs = [v.accuracy for v in per_subset.values() if v.accuracy is not None]
+    accuracy = Accuracy(
+        micro=_mean([r.metrics.get(task.primary_metric) for r in everything]),
+        macro=round(sum(accs) / len(accs), 6) if accs else None,
+        correct=sum(v.correct for v in per_subset.values()),
+        answered=len(everything),
+        total=sum(len(docs[s]) for s in subsets),
+    )
+    metrics = {m: _mean([r.metrics.get(m) for r in everything]) for m in task.metrics}
+    categories: dict[str, CategoryResult] = {}
+    if categories_of:
+        for v in per_subset.values():
+            c = categories.setdefault(v.category or "other", CategoryResult())
+            c.answered += v.answered
+            c.correct += v.correct
+            c.subjects += 1
+        for c in categories.values():
+            c.accuracy = round(c.correct / c.answered, 6) if c.answered else None
+    return accuracy, metrics, per_subset, categories
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(sum(present) / len(present), 6) if present else None
 
 
 class _Evaluation:
@@ -152,7 +150,7 @@ class _Evaluation:
         self.cancel = cancel or threading.Event()
         self.models = models
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> RunResults:
         cfg = self.config
         cfg.validate()
         cache = cache_dir(cfg.cache_dir)
@@ -160,98 +158,93 @@ class _Evaluation:
         device = resolve_device(cfg.device)
         dtype = resolve_dtype(cfg.dtype, device)
         check_combination(device, dtype, cfg.quant)
-        data, subjects, plan, shots = _plan(cfg, cache, self.emit, self.cancel)
+        p = plan(cfg, cache, self.emit, self.cancel)
+        task = p.task
         held = self.models is not None and self.models.holds(cfg.model, device, dtype, cfg.quant)
         if source.kind == "hub" and not held:
             check_hub_model(source.hub_id or cfg.model)  # offline, gated or missing: fail before any folder
-        identity = {
-            "model": cfg.model, "device": device, "dtype": dtype, "quant": cfg.quant,
-            "data": data.identity, "subjects": subjects, "limit": cfg.limit, "shots": cfg.shots,
-            "chat_template": cfg.chat_template, "prompt_format": PROMPT_FORMAT,
-        }  # fmt: skip
-        run_dir = Path(cfg.output) if cfg.output else default_run_dir(cfg.runs_dir, source.slug, device, cfg.quant)
+        identity = RunIdentity(
+            model=cfg.model, backend="transformers", device=device, dtype=dtype, quant=cfg.quant, task=task.name,
+            data=p.data.identity, subsets=p.subsets, limit=cfg.limit, shots=p.shots,
+            chat_template=cfg.chat_template, prompt_format=task.prompt_format,
+        )  # fmt: skip
+        if cfg.max_new_tokens and task.kind == "generate_until":
+            identity.prompt_format += f"-max{cfg.max_new_tokens}"
+        run_dir = (
+            Path(cfg.output) if cfg.output else default_run_dir(cfg.runs_dir, source.slug, task.name, device, cfg.quant)
+        )
         store = RunStore(run_dir)
         opened = store.open(identity)
         for message in opened.notices:
             self.emit(Notice(message, "warning"))
-        records = {k: v for k, v in opened.records.items() if k[0] in plan}
-        previous = opened.previous or {}
-        self.results: dict[str, Any] = {
-            "format": RUN_FORMAT,
-            "status": "running",
-            "run_dir": str(run_dir),
-            "identity": identity,
-            "config": {k: v for k, v in cfg.to_dict().items() if k not in ("extra",)},
-            "created": previous.get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "software": software_versions(),
-            "machine": machine_info(device),
-            "model": previous.get("model", {}),
-            "sessions": list(previous.get("sessions", [])),
+        records = {k: v for k, v in opened.records.items() if k[0] in p.docs}
+        previous = opened.previous
+        self.results = RunResults(
+            format=RUN_FORMAT,
+            status="running",
+            run_dir=str(run_dir),
+            identity=identity,
+            task=task.info(),
+            config={k: v for k, v in cfg.to_dict().items() if k != "extra"},
+            created=previous.created if previous else datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            software=software_versions(),
+            machine=machine_info(device),
+            model=previous.model if previous else ModelInfo(),
+            sessions=list(previous.sessions) if previous else [],
+        )
+        self.task, self.plan, self.store = task, p, store
+        meters = {
+            s: Meter.from_timing(previous.subsets[s].timing if previous and s in previous.subsets else None, device)
+            for s in p.subsets
         }
-        meters = {s: Meter.from_dict(previous.get("subjects", {}).get(s, {}).get("timing"), device) for s in subjects}
-        total = sum(len(plan[s]) for s in subjects)
-        done_by_subject = {s: sum(1 for q in plan[s] if (s, q.index) in records) for s in subjects}
-        correct_by_subject = {
-            s: sum(1 for q in plan[s] if records.get((s, q.index), {}).get("correct")) for s in subjects
-        }
+        self.meters = meters
+        done = {s: sum(1 for d in p.docs[s] if (s, d.doc_id) in records) for s in p.subsets}
+        correct = {s: sum(1 for d in p.docs[s] if (r := records.get((s, d.doc_id))) and r.correct) for s in p.subsets}
         self.emit(
             RunStarted(
                 str(run_dir),
                 cfg.model,
-                tuple(SubjectPlan(s, len(plan[s]), done_by_subject[s], correct_by_subject[s]) for s in subjects),
-                total,
+                task.info(),
+                tuple(SubsetPlan(s, len(p.docs[s]), done[s], correct[s]) for s in p.subsets),
+                p.total,
                 len(records),
                 opened.resumed,
             )
         )
-        session = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "questions": 0, "load_s": None}
-        self.results["sessions"].append(session)
+        session = Session(started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        self.results.sessions.append(session)
         # Written before any model work, so the folder is recognisably this run's even if killed at once.
-        self._write(store, records, subjects, plan, meters, "running")
+        self._write(records, "running")
         try:
-            pending = [s for s in subjects if done_by_subject[s] < len(plan[s])]
+            pending = [s for s in p.subsets if done[s] < len(p.docs[s])]
             if pending:
                 loaded = self._load(device, dtype, cache)
-                session["load_s"] = loaded.info.get("load_s")
-                self.results["model"] = {k: v for k, v in loaded.info.items() if k != "path"}
-                self.results["model"]["path"] = loaded.info.get("path") if loaded.source.kind != "hub" else None
-                from .mmlu.scoring import LetterScorer
+                session.load_s = loaded.info.load_s
+                self.results.model = loaded.info.model_copy(
+                    update={"path": None if loaded.source.kind == "hub" else loaded.info.path}
+                )
+                from .backends.hf import TransformersBackend
 
-                scorer = LetterScorer(loaded.model, loaded.tokenizer, device, cfg.chat_template)
-                batch_size = cfg.batch_size or default_batch_size(device)
-                overall = [len(records), sum(correct_by_subject.values())]
-                for s in subjects:
+                backend = TransformersBackend(loaded, cfg.chat_template)
+                batch_size = cfg.batch_size or default_batch_size(device, task.kind)
+                overall = [len(records), sum(correct.values())]
+                for s in pending:
                     if self.cancel.is_set():
                         break
-                    if done_by_subject[s] == len(plan[s]):
-                        continue
-                    batch_size = self._subject(
-                        s,
-                        plan[s],
-                        shots.get(s, []),
-                        scorer,
-                        loaded,
-                        batch_size,
-                        records,
-                        store,
-                        meters[s],
-                        session,
-                        overall,
-                        total,
-                    )
-                    self._write(store, records, subjects, plan, meters, "running")
-                    self.emit(SubjectFinished(s, self.results["subjects"][s]))
+                    batch_size = self._subset(s, backend, loaded, batch_size, records, session, overall)
+                    self._write(records, "running")
+                    self.emit(SubsetFinished(s, self.results.subsets[s]))
         except Exception as exc:
             if not records and not opened.resumed:
                 store.discard()  # nothing was scored in the folder this call made: leave no half-made run behind
             else:
-                self.results["error"] = one_line(exc)
-                self._write(store, records, subjects, plan, meters, "failed")
+                self.results.error = one_line(exc)
+                self._write(records, "failed")
             raise
-        status = "cancelled" if self.cancel.is_set() and len(records) < total else "complete"
-        self._write(store, records, subjects, plan, meters, status)
+        status = "cancelled" if self.cancel.is_set() and len(records) < p.total else "complete"
+        self._write(records, status)
         if status == "cancelled":
-            self.emit(RunCancelled(str(run_dir), len(records), total, self.results))
+            self.emit(RunCancelled(str(run_dir), len(records), p.total, self.results))
         else:
             self.emit(RunFinished(str(run_dir), self.results))
         return self.results
@@ -261,7 +254,7 @@ class _Evaluation:
         key = (cfg.model, device, dtype, cfg.quant)
         if self.models is not None and self.models.holds(*key):
             loaded = self.models.load(*key, cache=cache)
-            self.emit(ModelLoaded(cfg.model, dict(loaded.info, load_s=0.0, reused=True)))
+            self.emit(ModelLoaded(cfg.model, loaded.info.model_copy(update={"load_s": 0.0, "reused": True})))
             return loaded
         if self.models is not None:
             loaded = self.models.load(
@@ -272,46 +265,56 @@ class _Evaluation:
         self.emit(ModelLoaded(cfg.model, loaded.info))
         return loaded
 
-    def _subject(
+    def _requests(self, subset: str, backend: Backend) -> list[Prepared]:
+        p, task = self.plan, self.task
+        pool = task.fewshot_pool(p.data, subset) or []
+        shots = pool[: p.shots]
+        chat = backend.chat_format
+        prepared = []
+        for doc in p.docs[subset]:
+            request = task.build(doc, shots, chat)
+            if self.config.max_new_tokens and hasattr(request, "max_new_tokens"):
+                from dataclasses import replace
+
+                request = replace(request, max_new_tokens=self.config.max_new_tokens)
+            prepared.append(backend.prepare(request))
+        return prepared
+
+    def _subset(
         self,
-        subject: str,
-        questions: list[Question],
-        shots: list[Question],
-        scorer: Any,
+        subset: str,
+        backend: Backend,
         loaded: LoadedModel,
         batch_size: int,
-        records: dict,
-        store: RunStore,
-        meter: Meter,
-        session: dict,
+        records: dict[RecordKey, DocRecord],
+        session: Session,
         overall: list[int],
-        total: int,
     ) -> int:
-        done = sum(1 for q in questions if (subject, q.index) in records)
-        correct = sum(1 for q in questions if records.get((subject, q.index), {}).get("correct"))
-        self.emit(SubjectStarted(subject, len(questions), done))
-        encoded = [
-            scorer.encode(build_prompt(q, shots, loaded.tokenizer, self.config.chat_template)) for q in questions
-        ]
-        # A fixed plan (sorted by length, then chunked) makes every question's batch, and so its numbers,
+        docs = self.plan.docs[subset]
+        meter = self.meters[subset]
+        done = sum(1 for d in docs if (subset, d.doc_id) in records)
+        correct = sum(1 for d in docs if (r := records.get((subset, d.doc_id))) and r.correct)
+        self.emit(SubsetStarted(subset, len(docs), done))
+        prepared = self._requests(subset, backend)
+        # A fixed plan (sorted by length, then chunked) makes every document's batch, and so its numbers,
         # the same whether or not the run was interrupted; a partly journaled batch is re-run whole.
-        order = sorted(range(len(questions)), key=lambda i: (len(encoded[i]), i))
+        order = sorted(range(len(docs)), key=lambda i: (prepared[i].length, i))
         start = 0
         while start < len(order):
             if self.cancel.is_set():
                 break
             chunk = order[start : start + batch_size]
-            todo = [i for i in chunk if (subject, questions[i].index) not in records]
+            todo = [i for i in chunk if (subset, docs[i].doc_id) not in records]
             if not todo:
                 start += len(chunk)
                 continue
             meter.start()
             t0 = time.perf_counter()
             try:
-                scored = scorer.score([encoded[i] for i in chunk])
+                output = backend.run([prepared[i] for i in chunk], self.cancel)
+            except Cancelled:
+                break
             except Exception as exc:
-                from .mmlu.scoring import is_out_of_memory
-
                 if not is_out_of_memory(exc):
                     raise
                 _free_memory(loaded.device)
@@ -324,54 +327,48 @@ class _Evaluation:
                 self.emit(BatchSizeReduced(batch_size, new, f"out of memory on {loaded.device}"))
                 batch_size = new
                 continue
-            tokens = sum(len(encoded[i]) for i in todo)
-            gpu_ms = None if scored.gpu_ms is None else scored.gpu_ms * len(todo) / len(chunk)
-            meter.stop(len(todo), tokens, gpu_ms)
             new_records = []
             for row, i in enumerate(chunk):
-                q = questions[i]
-                if (subject, q.index) in records:
+                if (subset, docs[i].doc_id) in records:
                     continue
-                new_records.append(_record(q, scored.scores[row], scored.probs[row], scored.predicted[row]))
-            store.append(new_records)
+                new_records.append(self.task.score(docs[i], prepared[i].request, output.results[row]))
+            prompt_tokens = sum(r.prompt_tokens for r in new_records)
+            generated = sum(r.generated_tokens for r in new_records)
+            gpu_ms = None if output.gpu_ms is None else output.gpu_ms * len(todo) / len(chunk)
+            meter.stop(len(new_records), prompt_tokens, gpu_ms, generated)
+            self.store.append(new_records)
             for rec in new_records:
-                records[(subject, rec["index"])] = rec
+                records[rec.key] = rec
                 done += 1
-                correct += rec["correct"]
+                correct += rec.correct
                 overall[0] += 1
-                overall[1] += rec["correct"]
-                session["questions"] += 1
-                self.emit(QuestionScored(rec, done, len(questions), correct, overall[0], total, overall[1]))
+                overall[1] += rec.correct
+                session.questions += 1
+                self.emit(DocScored(rec, done, len(docs), correct, overall[0], self.plan.total, overall[1]))
             self.emit(
-                BatchScored(subject, len(new_records), batch_size, time.perf_counter() - t0, tokens, meter.as_dict())
+                BatchScored(
+                    subset, len(new_records), batch_size, time.perf_counter() - t0, prompt_tokens, meter.as_timing()
+                )
             )
             start += len(chunk)
         return batch_size
 
-    def _write(
-        self,
-        store: RunStore,
-        records: dict,
-        subjects: list[str],
-        plan: dict[str, list[Question]],
-        meters: dict[str, Meter],
-        status: str,
-    ) -> None:
-        summary = summarise(records, subjects, plan)
-        for s in subjects:
-            summary["subjects"][s]["timing"] = meters[s].as_dict()
-        overall = Meter(device=self.results["identity"]["device"])
-        for s in subjects:
-            overall = overall.merged(meters[s])
-        timing = overall.as_dict()
-        loads = [x["load_s"] for x in self.results["sessions"] if x.get("load_s") is not None]
-        timing["load_s"] = loads[-1] if loads else None
-        timing["load_s_sessions"] = loads
-        self.results.update(summary)
-        self.results["timing"] = timing
-        self.results["status"] = status
-        self.results["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        store.write_results(self.results)
+    def _write(self, records: dict[RecordKey, DocRecord], status: str) -> None:
+        accuracy, metrics, subsets, categories = summarise(self.task, records, self.plan.subsets, self.plan.docs)
+        for s in subsets:
+            subsets[s].timing = self.meters[s].as_timing()
+        overall = Meter(device=self.results.identity.device)
+        for s in self.plan.subsets:
+            overall = overall.merged(self.meters[s])
+        timing = overall.as_timing()
+        loads = [x.load_s for x in self.results.sessions if x.load_s is not None]
+        timing.load_s = loads[-1] if loads else None
+        timing.load_s_sessions = loads
+        r = self.results
+        r.accuracy, r.metrics, r.subsets, r.categories, r.timing = accuracy, metrics, subsets, categories, timing
+        r.status = status  # type: ignore[assignment]
+        r.updated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.store.write_results(r)
 
 
 def _free_memory(device: str) -> None:
@@ -389,8 +386,8 @@ def evaluate(
     on_event: EventCallback | None = None,
     cancel: threading.Event | None = None,
     models: ModelCache | None = None,
-) -> dict[str, Any]:
-    """Run (or resume) one model's evaluation. Raises LlmTuiError subclasses for foreseeable problems.
+) -> RunResults:
+    """Run (or resume) one model on one task. Raises LlmTuiError subclasses for foreseeable problems.
 
     ``models``: a ModelCache shared with other work (the app's chat), so a model already loaded is reused.
     """
@@ -402,4 +399,4 @@ def iter_evaluation(config: EvalConfig, cancel: threading.Event | None = None) -
     return events_from_thread(lambda emit: evaluate(config, emit, cancel), "llm-tui-eval")
 
 
-__all__ = ["evaluate", "iter_evaluation", "summarise", "LlmTuiError"]
+__all__ = ["evaluate", "iter_evaluation", "plan", "summarise", "LlmTuiError"]

@@ -1,9 +1,14 @@
-"""Typed progress events. The engine yields these; front ends (rich batch output, the Textual app) render them."""
+"""Typed progress events. The engine yields these; front ends (rich batch output, the Textual app) render them.
+
+Events carry the run-file models (``DocRecord``, ``Timing``, ``SubsetResult``, ``RunResults``, ``ModelInfo``)
+rather than dicts, so a front end renders exactly what is written to disk.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+
+from .schema import DocRecord, ModelInfo, RunResults, SubsetResult, TaskInfo, Timing
 
 
 @dataclass(frozen=True)
@@ -37,12 +42,12 @@ class ModelLoading(Event):
 @dataclass(frozen=True)
 class ModelLoaded(Event):
     model: str
-    info: dict[str, Any]  # device, dtype, quant, parameters, memory_bytes, load_s, source...
+    info: ModelInfo
 
 
 @dataclass(frozen=True)
-class SubjectPlan:
-    subject: str
+class SubsetPlan:
+    subset: str
     total: int
     done: int
     correct: int
@@ -52,27 +57,28 @@ class SubjectPlan:
 class RunStarted(Event):
     run_dir: str
     model: str
-    subjects: tuple[SubjectPlan, ...]
+    task: TaskInfo
+    subsets: tuple[SubsetPlan, ...]
     total: int
     done: int
     resumed: bool
 
 
 @dataclass(frozen=True)
-class SubjectStarted(Event):
-    subject: str
+class SubsetStarted(Event):
+    subset: str
     total: int
     done: int
 
 
 @dataclass(frozen=True)
-class QuestionScored(Event):
-    """One question answered. ``record`` is the line written to questions.jsonl."""
+class DocScored(Event):
+    """One document scored. ``record`` is the line written to questions.jsonl."""
 
-    record: dict[str, Any]
-    subject_done: int
-    subject_total: int
-    subject_correct: int
+    record: DocRecord
+    subset_done: int
+    subset_total: int
+    subset_correct: int
     overall_done: int
     overall_total: int
     overall_correct: int
@@ -80,12 +86,12 @@ class QuestionScored(Event):
 
 @dataclass(frozen=True)
 class BatchScored(Event):
-    subject: str
+    subset: str
     size: int
     batch_size: int
     seconds: float
     prompt_tokens: int
-    timing: dict[str, Any] = field(default_factory=dict)  # running totals for the live timing panel
+    timing: Timing  # the subset's running totals, for the live timing panel
 
 
 @dataclass(frozen=True)
@@ -96,15 +102,15 @@ class BatchSizeReduced(Event):
 
 
 @dataclass(frozen=True)
-class SubjectFinished(Event):
-    subject: str
-    result: dict[str, Any]
+class SubsetFinished(Event):
+    subset: str
+    result: SubsetResult
 
 
 @dataclass(frozen=True)
 class RunFinished(Event):
     run_dir: str
-    results: dict[str, Any]
+    results: RunResults
 
 
 @dataclass(frozen=True)
@@ -112,4 +118,4 @@ class RunCancelled(Event):
     run_dir: str
     done: int
     total: int
-    results: dict[str, Any]
+    results: RunResults

@@ -2,18 +2,16 @@
 
 A GGUF file is converted once into a cached safetensors folder (float32, tokenizer included); later loads
 read that folder, which takes about a second instead of the tens of seconds GGUF de-quantisation costs.
+The conversion runs in a child process of its own (spawned), so the float32 copies it makes (about twice
+the float32 model) are given back to the system before the model that is evaluated is loaded.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
-import json
 import logging
 import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -27,9 +25,10 @@ from .devices import check_combination, resolve_device, resolve_dtype
 from .errors import ModelLoadError, UserInputError, one_line
 from .events import Event, ModelLoading, Notice
 from .locations import converted_models_dir
+from .schema import ModelInfo
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-CONVERTED_MARKER = "llm-tui-source.json"
+from .convert import CONVERTED_MARKER  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class LoadedModel:
     device: str
     dtype: str
     quant: str
-    info: dict[str, Any] = field(default_factory=dict)
+    info: ModelInfo = field(default_factory=ModelInfo)
 
 
 def describe_spec(spec: str) -> ModelSource:
@@ -122,42 +121,53 @@ def converted_folder(gguf: Path, cache: Path) -> Path:
     return converted_models_dir(cache) / f"{gguf.stem}-{key[:12]}"
 
 
-def convert_gguf(gguf: Path, cache: Path, emit: Callable[[Event], None] | None = None) -> Path:
-    """Convert a GGUF file once to a float32 safetensors folder in the cache, and return that folder."""
+def convert_gguf(
+    gguf: Path, cache: Path, emit: Callable[[Event], None] | None = None, cancel: threading.Event | None = None
+) -> Path:
+    """Convert a GGUF file once to a float32 safetensors folder in the cache, in a child process; return it.
+
+    The child (``python -m core.convert``) de-quantises the whole model in float32 and writes it; doing that
+    in a process of its own gives its memory (about twice the float32 model) back before the run's model loads.
+    """
     target = converted_folder(gguf, cache)
     if (target / CONVERTED_MARKER).is_file():
         return target
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    say = emit or (lambda _e: None)
+    say(ModelLoading(gguf.name, "convert", "de-quantising GGUF once into the cache (later loads are fast)"))
+    import subprocess
+    import sys
 
-    _quiet_transformers()
-    if emit:
-        emit(ModelLoading(gguf.name, "convert", "de-quantising GGUF once into the cache (later loads are fast)"))
-    try:
-        # transformers draws its own tqdm bar while de-quantising; keep the caller's terminal clean.
-        with contextlib.redirect_stderr(io.StringIO()):
-            loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    except Exception as exc:  # transformers raises many types for unsupported GGUF architectures
-        raise ModelLoadError(
-            f"cannot read {gguf.name} as a transformers model ({one_line(exc)}); "
-            "only GGUF architectures that transformers supports can be loaded"
-        ) from exc
-    config_dict = loaded.config.to_dict()
-    config_dict.pop("quantization_config", None)
-    config = type(loaded.config).from_dict(config_dict)
-    with torch.device("meta"):
-        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(loaded.state_dict(), assign=True, strict=False)
-    plain.tie_weights()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    plain.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / CONVERTED_MARKER).write_text(json.dumps({"gguf": str(gguf), "name": gguf.name}, indent=2))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    started = time.perf_counter()
+    cmd = [sys.executable, "-m", "core.convert", str(gguf), str(target)]
+    with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+        while True:
+            try:
+                _out, err = proc.communicate(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    proc.kill()
+                    proc.wait()
+                    raise ModelLoadError(f"conversion of {gguf.name} cancelled; run again to convert it") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in (err or "").splitlines() if ln.strip()]
+        message = lines[-1].removeprefix("error: ") if lines and lines[-1].startswith("error: ") else None
+        if message is None:
+            died = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+            message = (
+                f"converting {gguf.name} stopped ({died}; most often for lack of memory: it needs about twice "
+                "the float32 model); free memory and try again"
+            )
+        raise ModelLoadError(message)
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    say(
+        Notice(
+            f"converted {gguf.name} in {time.perf_counter() - started:.0f} s "
+            f"(converter process peak RSS {peak / 2**30:.1f} GiB, now freed)"
+        )
+    )
     return target
 
 
@@ -277,10 +287,10 @@ def load_model(
     if source.kind == "alias":
         say(ModelLoading(spec, "resolve", "checking the offline asset"))
         gguf = assets.ensure(spec, cache, on_progress=say, cancel=cancel)
-        folder: str | Path = convert_gguf(gguf, cache, say)
+        folder: str | Path = convert_gguf(gguf, cache, say, cancel)
     elif source.kind == "gguf":
         assert source.path is not None
-        folder = convert_gguf(source.path, cache, say)
+        folder = convert_gguf(source.path, cache, say, cancel)
     elif source.kind == "folder":
         assert source.path is not None
         folder = source.path
@@ -338,21 +348,33 @@ def load_model(
         _cpu_models_loaded = True
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    info = {
-        "spec": spec,
-        "source": source.kind,
-        "path": str(folder),
-        "model_type": getattr(model.config, "model_type", None),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "memory_bytes": int(model.get_memory_footprint()),
-        "device": device,
-        "dtype": dtype,
-        "quant": quant,
-        "context_length": getattr(model.config, "max_position_embeddings", None),
-        "chat_template": bool(getattr(tokenizer, "chat_template", None)),
-        "load_s": round(time.perf_counter() - started, 3),
-    }
+    info = ModelInfo(
+        spec=spec,
+        source=source.kind,
+        path=str(folder),
+        model_type=getattr(model.config, "model_type", None),
+        parameters=count_parameters(model),
+        memory_bytes=int(model.get_memory_footprint()),
+        device=device,
+        dtype=dtype,
+        quant=quant,
+        context_length=getattr(model.config, "max_position_embeddings", None),
+        chat_template=bool(getattr(tokenizer, "chat_template", None)),
+        load_s=round(time.perf_counter() - started, 3),
+    )
     return LoadedModel(model, tokenizer, source, device, dtype, quant, info)
+
+
+def count_parameters(model: Any) -> int:
+    """Distinct parameters: a weight shared by two modules (tied input and output embeddings) counts once;
+    4-bit packed weights count as the parameters they hold (transformers' ``num_parameters``)."""
+    try:
+        return int(model.num_parameters())
+    except (AttributeError, TypeError):
+        seen: dict[int, int] = {}
+        for p in model.parameters():
+            seen.setdefault(p.data_ptr(), p.numel())
+        return sum(seen.values())
 
 
 class ModelCache:

@@ -6,7 +6,8 @@ import resource
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+
+from .schema import Timing
 
 
 def peak_rss_bytes() -> int:
@@ -40,6 +41,7 @@ class Meter:
     gpu_ms: float | None = None
     questions: int = 0
     prompt_tokens: int = 0
+    generated_tokens: int = 0
     peak_rss: int = 0
     peak_gpu: int | None = None
     _wall0: float = 0.0
@@ -50,11 +52,12 @@ class Meter:
         self._cpu0 = time.process_time()
         reset_gpu_peak(self.device)
 
-    def stop(self, questions: int, prompt_tokens: int, gpu_ms: float | None) -> None:
+    def stop(self, questions: int, prompt_tokens: int, gpu_ms: float | None, generated_tokens: int = 0) -> None:
         self.wall_s += time.perf_counter() - self._wall0
         self.cpu_s += time.process_time() - self._cpu0
         self.questions += questions
         self.prompt_tokens += prompt_tokens
+        self.generated_tokens += generated_tokens
         if gpu_ms is not None:
             self.gpu_ms = (self.gpu_ms or 0.0) + gpu_ms
         self.peak_rss = max(self.peak_rss, peak_rss_bytes())
@@ -62,30 +65,33 @@ class Meter:
         if gpu_peak is not None:
             self.peak_gpu = max(self.peak_gpu or 0, gpu_peak)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "wall_s": round(self.wall_s, 4),
-            "cpu_s": round(self.cpu_s, 4),
-            "gpu_s": None if self.gpu_ms is None else round(self.gpu_ms / 1000, 4),
-            "questions": self.questions,
-            "prompt_tokens": self.prompt_tokens,
-            "questions_per_s": round(self.questions / self.wall_s, 3) if self.wall_s else None,
-            "tokens_per_s": round(self.prompt_tokens / self.wall_s, 1) if self.wall_s else None,
-            "peak_rss_bytes": self.peak_rss,
-            "peak_gpu_bytes": self.peak_gpu,
-        }
+    def as_timing(self) -> Timing:
+        tokens = self.prompt_tokens + self.generated_tokens
+        return Timing(
+            wall_s=round(self.wall_s, 4),
+            cpu_s=round(self.cpu_s, 4),
+            gpu_s=None if self.gpu_ms is None else round(self.gpu_ms / 1000, 4),
+            questions=self.questions,
+            prompt_tokens=self.prompt_tokens,
+            generated_tokens=self.generated_tokens,
+            questions_per_s=round(self.questions / self.wall_s, 3) if self.wall_s else None,
+            tokens_per_s=round(tokens / self.wall_s, 1) if self.wall_s else None,
+            peak_rss_bytes=self.peak_rss,
+            peak_gpu_bytes=self.peak_gpu,
+        )
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None, device: str) -> Meter:
+    def from_timing(cls, t: Timing | None, device: str) -> Meter:
         m = cls(device=device)
-        if d:
-            m.wall_s = float(d.get("wall_s") or 0.0)
-            m.cpu_s = float(d.get("cpu_s") or 0.0)
-            m.gpu_ms = None if d.get("gpu_s") is None else float(d["gpu_s"]) * 1000
-            m.questions = int(d.get("questions") or 0)
-            m.prompt_tokens = int(d.get("prompt_tokens") or 0)
-            m.peak_rss = int(d.get("peak_rss_bytes") or 0)
-            m.peak_gpu = d.get("peak_gpu_bytes")
+        if t is not None:
+            m.wall_s = t.wall_s
+            m.cpu_s = t.cpu_s
+            m.gpu_ms = None if t.gpu_s is None else t.gpu_s * 1000
+            m.questions = t.questions
+            m.prompt_tokens = t.prompt_tokens
+            m.generated_tokens = t.generated_tokens
+            m.peak_rss = t.peak_rss_bytes
+            m.peak_gpu = t.peak_gpu_bytes
         return m
 
     def merged(self, other: Meter) -> Meter:
@@ -96,6 +102,7 @@ class Meter:
             m.gpu_ms = (self.gpu_ms or 0.0) + (other.gpu_ms or 0.0)
         m.questions = self.questions + other.questions
         m.prompt_tokens = self.prompt_tokens + other.prompt_tokens
+        m.generated_tokens = self.generated_tokens + other.generated_tokens
         m.peak_rss = max(self.peak_rss, other.peak_rss)
         if self.peak_gpu is not None or other.peak_gpu is not None:
             m.peak_gpu = max(self.peak_gpu or 0, other.peak_gpu or 0)

@@ -10,7 +10,7 @@ from app_helpers import ProbeApp, settings, wait_until
 from textual.widgets import DataTable, Input
 
 from core.events import QuestionScored, RunCancelled, RunFinished
-from core.mmlu.scoring import LetterScorer
+from core.backends.hf import TransformersBackend
 from tui.screens.dialogs import ErrorDialog, HelpScreen, QuestionDetail
 from tui.screens.live import LiveScreen
 from tui.screens.results import ResultsScreen
@@ -84,13 +84,13 @@ async def test_evaluate_tiny_model_from_setup_to_results(tmp_path, tiny_model, m
 
 async def test_cancel_mid_run_then_resume_from_results(tmp_path, tiny_model, mmlu_file, monkeypatch):
     gate = threading.Semaphore(0)  # the test lets the engine score one batch at a time
-    original = LetterScorer.score
+    original = TransformersBackend.run
 
-    def gated(self, batch):
+    def gated(self, batch, cancel=None):
         gate.acquire()
-        return original(self, batch)
+        return original(self, batch, cancel)
 
-    monkeypatch.setattr(LetterScorer, "score", gated)
+    monkeypatch.setattr(TransformersBackend, "run", gated)
     runs = tmp_path / "runs"
     app = ProbeApp(settings=settings(str(runs)))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -281,13 +281,13 @@ async def test_resize_to_80x24_and_back_and_a_bad_data_file(tmp_path):
 
 async def test_quit_during_a_run_stops_the_worker(tmp_path, tiny_model, mmlu_file, monkeypatch):
     gate = threading.Semaphore(0)
-    original = LetterScorer.score
+    original = TransformersBackend.run
 
-    def gated(self, batch):
+    def gated(self, batch, cancel=None):
         gate.acquire()
-        return original(self, batch)
+        return original(self, batch, cancel)
 
-    monkeypatch.setattr(LetterScorer, "score", gated)
+    monkeypatch.setattr(TransformersBackend, "run", gated)
     app = ProbeApp(settings=settings(str(tmp_path / "runs")))
     async with app.run_test(size=(100, 30)) as pilot:
         await _type_into(pilot, "#model-input", str(tiny_model))

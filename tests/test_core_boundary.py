@@ -32,10 +32,12 @@ def test_core_imports_no_ui_package():
 def test_core_evaluation_path_with_torch_imports_no_ui_package(tiny_model):
     # Running the real engine code path (torch, transformers) must not pull a UI package in either.
     code = f"""
+from core.backends.hf import TransformersBackend
 from core.models import load_model
-from core.mmlu.scoring import LetterScorer
+from core.tasks import ChoiceRequest
 m = load_model({str(tiny_model)!r}, device="cpu", dtype="float32")
-LetterScorer(m.model, m.tokenizer, "cpu").score([[5, 6, 7]])
+b = TransformersBackend(m)
+b.run([b.prepare(ChoiceRequest(("Question: star?\\nAnswer:",), (" A", " B moon")))])
 """
     loaded = _loaded_after(code)
     assert "torch" in loaded
@@ -43,5 +45,5 @@ LetterScorer(m.model, m.tokenizer, "cpu").score([[5, 6, 7]])
 
 
 def test_importing_core_does_not_import_torch():
-    loaded = _loaded_after("import core, core.evaluate, core.config, core.runs")
+    loaded = _loaded_after("import core, core.evaluate, core.config, core.runs, core.tasks, core.schema")
     assert "torch" not in loaded

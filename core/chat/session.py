@@ -100,7 +100,7 @@ class ChatSession:
 
     @property
     def context_length(self) -> int:
-        n = self.loaded.info.get("context_length") or getattr(self.loaded.model.config, "max_position_embeddings", 0)
+        n = self.loaded.info.context_length or getattr(self.loaded.model.config, "max_position_embeddings", 0)
         if not n:
             limit = getattr(self.loaded.tokenizer, "model_max_length", 0) or 0
             n = limit if 0 < limit < 1_000_000 else 2048

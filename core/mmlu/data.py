@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import assets
 from ..errors import UserInputError
+from ..schema import DataIdentity
 from .subjects import normalise
 
 LETTERS = "ABCD"
@@ -47,6 +48,9 @@ class MmluData:
 
     def counts(self) -> dict[str, int]:
         return {s: len(qs) for s, qs in sorted(self.test.items())}
+
+    def identity_model(self) -> DataIdentity:
+        return DataIdentity(**{k: v for k, v in self.identity.items() if k in ("source", "sha256", "path", "dataset")})
 
 
 def _group(rows: Iterable[tuple[str, str, list[str], int]]) -> dict[str, list[Question]]:

@@ -1,0 +1,1 @@
+"""Where requests are computed: a backend per way of running a model."""

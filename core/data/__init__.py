@@ -1,0 +1,1 @@
+"""Benchmark data: the offline asset files, the hub, local files."""
