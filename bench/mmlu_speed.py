@@ -3,7 +3,7 @@
 The course script (llama_mmlu_eval.py) loaded the model in float32 on CPU and, for each question, built a
 prompt, called `model.generate(max_new_tokens=1)`, decoded the new token and parsed the letter. llm-tui
 batches questions sorted by length, runs one forward pass per batch keeping only the last position's
-logits, compares the four letters' logits, and uses bfloat16 where the CPU runs it natively.
+logits, compares the four letters' log-likelihoods, and uses bfloat16 where the CPU runs it natively.
 
 All three measurements run here, in one process, on the same questions and model weights:
   baseline      float32, one question at a time, generate() one token, parse the letter
@@ -61,7 +61,7 @@ def engine(model_spec: str, subjects: list[str], limit: int | None, dtype: str) 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = EvalConfig(
             model=model_spec,
-            subjects=",".join(subjects),
+            subsets=",".join(subjects),
             device="cpu",
             dtype=dtype,
             limit=limit,
@@ -69,8 +69,8 @@ def engine(model_spec: str, subjects: list[str], limit: int | None, dtype: str) 
         )
         results = evaluate(cfg)
         lines = (Path(tmp) / "run" / "questions.jsonl").read_text().splitlines()
-    predicted = {(r["subject"], r["index"]): r["predicted"] for r in map(json.loads, lines)}
-    return results["timing"]["wall_s"], results["accuracy"]["correct"], predicted
+    predicted = {(r["subset"], r["doc_id"]): r["predicted"] for r in map(json.loads, lines)}
+    return results.timing.wall_s, results.accuracy.correct, predicted
 
 
 def main() -> None:
@@ -90,7 +90,7 @@ def main() -> None:
     rows = [("baseline (course script, float32, 1 q at a time, generate)", *baseline(ns.model, questions))]
     secs32, correct32, pred32 = engine(ns.model, subjects, ns.limit, "float32")
     secs_auto, correct_auto, pred_auto = engine(ns.model, subjects, ns.limit, "auto")
-    rows.append(("engine float32 (batched, last-position logits)", secs32, correct32))
+    rows.append(("engine float32 (batched, last-position scores)", secs32, correct32))
     rows.append((f"engine default dtype ({auto})", secs_auto, correct_auto))
     base = rows[0][1]
     print(f"{'method':<62} {'seconds':>8} {'q/s':>7} {'accuracy':>9} {'speed-up':>9}")

@@ -1,14 +1,15 @@
 """Benchmark: is the app responsive while the real SmolLM2 evaluates? And what does the UI cost in throughput?
 
 In one run, on this machine:
-  1. the app (headless, 100x30) evaluates MMLU astronomy + business_ethics with smollm2-135m-instruct; meanwhile
+  1. the app (headless, 100x30) evaluates a task (default MMLU astronomy + business_ethics) with
+     smollm2-135m-instruct; meanwhile
      a probe measures the event loop's lag (how late a 20 ms timer fires) and the latency of real key presses
      (f1 opens the help screen, escape closes it: time from the key event to the screen being mounted);
   2. the same evaluation headless (no UI), for the questions/s ratio.
 It also times the live screen's handler for each engine event, and names what happened around the worst lag
 (a slow handler is the UI's own doing; a stall with no slow handler is the worker holding the GIL).
 
-    python bench/ui_lag.py [--subjects astronomy,business_ethics] [--limit N]
+    python bench/ui_lag.py [--task mmlu] [--subjects astronomy,business_ethics] [--limit N]
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ async def in_app(config: EvalConfig) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--subjects", default="astronomy,business_ethics")
+    p.add_argument("--task", default="mmlu", help="the task to evaluate (default mmlu)")
+    p.add_argument("--subjects", help="MMLU subjects (default: the task's default: astronomy,business_ethics)")
     p.add_argument("--limit", type=int)
     p.add_argument("--app-threads", type=int, help="torch CPU threads while the app runs (default: the app's own)")
     ns = p.parse_args()
@@ -115,10 +117,11 @@ def main() -> None:
 
         def config(name: str) -> EvalConfig:
             return EvalConfig(
-                subjects=ns.subjects, limit=ns.limit, device="cpu", output=str(Path(tmp) / name), runs_dir=tmp
-            )
+                task=ns.task, subsets=ns.subjects, limit=ns.limit, device="cpu", output=str(Path(tmp) / name),
+                runs_dir=tmp,
+            )  # fmt: skip
 
-        evaluate(EvalConfig(subjects="astronomy", limit=1, device="cpu", output=str(Path(tmp) / "warm")))
+        evaluate(EvalConfig(task=ns.task, subsets=ns.subjects, limit=1, device="cpu", output=str(Path(tmp) / "warm")))
         import torch
 
         default_threads = torch.get_num_threads()
@@ -132,10 +135,11 @@ def main() -> None:
     import json
 
     app_timing = json.loads(app_json)["timing"]
-    head_timing = headless[0].results["timing"]
+    head_timing = headless[0].results.timing.model_dump()
     lags_ms = [x * 1000 for x in app_result["lags"]]
     keys_ms = [x * 1000 for x in app_result["keys"]]
-    print(f"machine: {cpu_name()}; model smollm2-135m-instruct, subjects {ns.subjects}, cpu, default dtype")
+    what = f"task {ns.task}" + (f", subjects {ns.subjects}" if ns.subjects else "")
+    print(f"machine: {cpu_name()}; model smollm2-135m-instruct, {what}, cpu, default dtype")
     print(
         f"event-loop lag during evaluation ({len(lags_ms)} samples): median {statistics.median(lags_ms):.1f} ms, "
         f"p95 {pct(lags_ms, 0.95):.1f} ms, max {max(lags_ms):.1f} ms"
@@ -150,7 +154,7 @@ def main() -> None:
     )
     print(f"slowest engine-event handlers (event, ms): {app_result['slowest']}")
     print(
-        f"questions/s: in the app {app_timing['questions_per_s']:.1f}, headless {head_timing['questions_per_s']:.1f} "
+        f"documents/s: in the app {app_timing['questions_per_s']:.1f}, headless {head_timing['questions_per_s']:.1f} "
         f"(ratio {app_timing['questions_per_s'] / head_timing['questions_per_s']:.2f})"
     )
 

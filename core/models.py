@@ -348,12 +348,14 @@ def load_model(
         _cpu_models_loaded = True
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    parameters, stored = count_parameters(model)
     info = ModelInfo(
         spec=spec,
         source=source.kind,
         path=str(folder),
         model_type=getattr(model.config, "model_type", None),
-        parameters=count_parameters(model),
+        parameters=parameters,
+        stored_parameters=stored,
         memory_bytes=int(model.get_memory_footprint()),
         device=device,
         dtype=dtype,
@@ -365,16 +367,44 @@ def load_model(
     return LoadedModel(model, tokenizer, source, device, dtype, quant, info)
 
 
-def count_parameters(model: Any) -> int:
-    """Distinct parameters: a weight shared by two modules (tied input and output embeddings) counts once;
-    4-bit packed weights count as the parameters they hold (transformers' ``num_parameters``)."""
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(the model's parameters, the weights stored): tied input and output embeddings count once.
+
+    A weight shared by two modules counts once (transformers' ``num_parameters``, which also counts 4-bit
+    packed weights as the parameters they hold). GGUF files often store a tied embedding twice, the output
+    copy quantised differently (Qwen2.5's Q4_K_M: token_embd Q4_K, output Q6_K); de-quantised, the two
+    matrices differ by a few percent. Such an output matrix is a copy of the input embedding, not parameters
+    of its own: it is left out of the first number and kept in the second.
+    """
     try:
-        return int(model.num_parameters())
+        stored = int(model.num_parameters())
     except (AttributeError, TypeError):
         seen: dict[int, int] = {}
         for p in model.parameters():
             seen.setdefault(p.data_ptr(), p.numel())
-        return sum(seen.values())
+        stored = sum(seen.values())
+    copy = _embedding_copy(model)
+    return stored - copy, stored
+
+
+def _embedding_copy(model: Any, tolerance: float = 0.25) -> int:
+    """The output embedding's size when it is a separately stored, re-quantised copy of the input embedding."""
+    try:
+        inp, out = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    except (AttributeError, TypeError):
+        return 0
+    if inp is out or inp.shape != out.shape or not inp.dtype.is_floating_point or not out.dtype.is_floating_point:
+        return 0
+    import torch
+
+    diff = norm = 0.0
+    with torch.inference_mode():
+        for start in range(0, inp.shape[0], 8192):  # a chunk at a time: no full-size float32 temporary
+            a, b = inp[start : start + 8192].float(), out[start : start + 8192].float()
+            diff += float((a - b).pow(2).sum())
+            norm += float(b.pow(2).sum())
+    # independent matrices of similar scale differ by about sqrt(2) of their norm; copies by the quantisation error
+    return out.numel() if norm and (diff / norm) ** 0.5 < tolerance else 0
 
 
 class ModelCache:

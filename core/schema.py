@@ -97,7 +97,8 @@ class ModelInfo(_Model):
     source: str = ""
     path: str | None = None
     model_type: str | None = None
-    parameters: int | None = None  # unique parameters: tied embeddings count once
+    parameters: int | None = None  # the model's parameters: tied embeddings count once (see models.count_parameters)
+    stored_parameters: int | None = None  # weights held in memory (a GGUF's separate copy of a tied embedding too)
     memory_bytes: int | None = None
     device: str = ""
     dtype: str = ""
@@ -117,6 +118,11 @@ class DataIdentity(_Model):
     dataset: str | None = None
     files: dict[str, str] = Field(default_factory=dict)  # what else was read (few-shot pool...), name -> sha256
 
+    def label(self) -> str:
+        """A short name: the file's name, the hub dataset, or the source, with the checksum's start."""
+        name = self.path.rsplit("/", 1)[-1] if self.path else self.dataset or self.source
+        return f"{name} ({self.sha256[:8]})" if self.sha256 else str(name)
+
 
 class RunIdentity(_Model):
     """What makes two runs the same experiment: resume refuses a folder whose identity differs."""
@@ -135,10 +141,19 @@ class RunIdentity(_Model):
     prompt_format: str = ""
 
     def differences(self, other: RunIdentity) -> list[tuple[str, Any, Any]]:
+        """(field, mine, theirs) for each field that differs, the weightiest first; data shown by its file name."""
+        order = ["task", "model", "backend", "device", "dtype", "quant", "shots", "limit", "chat_template", "subsets"]
         mine, theirs = self.model_dump(), other.model_dump()
-        return [
-            (k, mine.get(k), theirs.get(k)) for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)
-        ]
+        keys = sorted(set(mine) | set(theirs), key=lambda k: (order.index(k) if k in order else len(order), k))
+        out: list[tuple[str, Any, Any]] = []
+        for k in keys:
+            if mine.get(k) == theirs.get(k):
+                continue
+            if k == "data":
+                out.append((k, self.data.label(), other.data.label()))
+            else:
+                out.append((k, mine.get(k), theirs.get(k)))
+        return out
 
 
 class TaskInfo(_Model):

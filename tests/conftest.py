@@ -125,3 +125,48 @@ def tiny(tiny_model):
     from core.models import load_model
 
     return load_model(str(tiny_model), device="cpu", dtype="float32")
+
+
+def _task_rows(seed: int = 0) -> dict[str, list[dict]]:
+    """Small documents in each task's hub schema (what `--data FILE` reads), made of the tiny tokenizer's words."""
+    rng = random.Random(seed)
+    words = "star planet orbit mass light galaxy bone muscle virus cell energy moon comet nerve host".split()
+
+    def text(lo: int, hi: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(rng.randint(lo, hi)))
+
+    arc = []
+    for i in range(14):
+        n = rng.choice([3, 4, 5])
+        labels = list("ABCDE"[:n]) if i % 3 else [str(k + 1) for k in range(n)]
+        choices = {"text": [text(1, 6) for _ in range(n)], "label": labels}
+        arc.append(
+            {"id": f"arc-{i}", "question": text(3, 25) + "?", "choices": choices, "answerKey": rng.choice(labels)}
+        )
+    winogrande = []
+    for _ in range(10):
+        sentence = f"{text(2, 8)} _ {text(2, 8)}."
+        winogrande.append(
+            {"sentence": sentence, "option1": text(1, 2), "option2": text(1, 2), "answer": rng.choice("12")}
+        )
+    hellaswag = []
+    for _ in range(10):
+        endings = [text(2, 9) for _ in range(4)]
+        row = {"activity_label": text(1, 2), "ctx_a": text(3, 12) + ".", "ctx_b": text(1, 3), "endings": endings}
+        hellaswag.append(dict(row, label=str(rng.randint(0, 3))))
+    gsm8k = []
+    for _ in range(6):
+        n = rng.randint(2, 40)
+        gsm8k.append({"question": f"{text(4, 15)}?", "answer": f"{text(3, 8)} <<{n}={n}>>{n}\n#### {n}"})
+    return {"arc_challenge": arc, "winogrande": winogrande, "hellaswag": hellaswag, "gsm8k": gsm8k}
+
+
+@pytest.fixture(scope="session")
+def task_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One local .jsonl per task (arc_challenge, winogrande, hellaswag, gsm8k) in its hub schema."""
+    folder = tmp_path_factory.mktemp("task-data")
+    files = {}
+    for name, rows in _task_rows().items():
+        files[name] = folder / f"{name}.jsonl"
+        files[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return files

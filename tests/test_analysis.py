@@ -5,9 +5,9 @@ Every expected number below is worked out by hand in the comments, not by callin
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +15,8 @@ from core.analysis import Run, align, analyse, compare_configs, load_runs, mcnem
 from core.analysis.load import assign_labels
 from core.analysis.stats import chi2_sf, cohen_kappa, poisson_binomial, pool_bins
 from core.errors import UserInputError
-from core.runs import RUN_FORMAT
+from core.runs import RunStore
+from core.schema import DocRecord, ModelInfo, RunIdentity, RunResults, SubsetResult, Timing
 
 
 def make_run(
@@ -24,9 +25,9 @@ def make_run(
     answers: dict[str, list[str]] | None = None,
     predicted: dict[str, list[str]] | None = None,
     path: str | None = None,
-    **identity: str,
+    **identity: Any,
 ) -> Run:
-    """A run whose question i of subject s is wrong when wrong[s][i]; right answers default to A, wrong
+    """An MMLU run whose question i of subject s is wrong when wrong[s][i]; right answers default to A, wrong
     predictions to B (override with ``answers`` / ``predicted``)."""
     records = {}
     for s, marks in wrong.items():
@@ -38,19 +39,13 @@ def make_run(
                 pred = "B" if answer == "A" else "A"
                 pred = pred if w else answer
             assert (pred != answer) == w
-            records[(s, i)] = {
-                "subject": s,
-                "index": i,
-                "question": f"{s} question {i}?",
-                "choices": ["w", "x", "y", "z"],
-                "answer": answer,
-                "predicted": pred,
-                "correct": not w,
-                "probs": [0.25] * 4,
-            }
-    ident = {"model": model, "device": "cpu", "dtype": "float32", "quant": "none", **identity}
-    results = {"format": RUN_FORMAT, "identity": ident, "accuracy": {}}
-    return Run(Path(path or f"/runs/{model}"), results, records)
+            records[(s, i)] = DocRecord(
+                task="mmlu", subset=s, doc_id=i, question=f"{s} question {i}?", choices=["w", "x", "y", "z"],
+                gold="ABCD".index(answer), answer=answer, predicted="ABCD".index(pred), pick=pred,
+                metrics={"acc": float(not w)}, correct=not w,
+            )  # fmt: skip
+    ident = RunIdentity(**{"model": model, "device": "cpu", "dtype": "float32", "quant": "none", **identity})
+    return Run(Path(path or f"/runs/{model}"), RunResults(identity=ident), records)
 
 
 # ---- the small statistics -------------------------------------------------------------------------------
@@ -174,10 +169,10 @@ def test_overlap_distribution_and_permutation_test_by_hand(pair_runs):
 
 def test_hard_questions_per_subject(pair_runs):
     (m,) = analyse(pair_runs, permutations=100).mistakes
-    assert [q.index for q in m.all_wrong] == [0, 1, 2]
-    assert m.all_wrong[1].predicted == ("B", "C") and m.all_wrong[1].answer == "A"
+    assert [q.doc_id for q in m.all_wrong] == [0, 1, 2]
+    assert m.all_wrong[1].picks == ("B", "C") and m.all_wrong[1].answer == "A"
     assert m.all_wrong_expected == pytest.approx(20 * 0.5 * 0.15)
-    assert [q.index for q in m.only_one_right] == list(range(3, 10))
+    assert [q.doc_id for q in m.only_one_right] == list(range(3, 10))
     assert {q.right_by for q in m.only_one_right} == {"b"}
     assert m.only_right_by == {"a": 0, "b": 7}
     assert m.only_one_right_expected == pytest.approx(20 * (0.5 * 0.15 + 0.85 * 0.5))
@@ -219,7 +214,7 @@ def test_refuses_fewer_than_two_runs_and_no_common_questions():
 def test_questions_that_differ_between_runs_are_left_out_with_a_notice():
     a = make_run("a", {"astronomy": [True, False, False]})
     b = make_run("b", {"astronomy": [False, False, True, True]})  # one more question
-    b.records[("astronomy", 1)]["question"] = "another question"
+    b.records[("astronomy", 1)] = b.records[("astronomy", 1)].model_copy(update={"question": "another question"})
     aligned = align([a, b])
     assert aligned.keys == (("astronomy", 0), ("astronomy", 2))
     assert any("differ in text" in n for n in aligned.notices)
@@ -254,9 +249,10 @@ def test_labels_name_prompt_differences_and_fall_back_to_every_folder_name():
 
 
 def _write_folder(path: Path, run: Run) -> Path:
-    path.mkdir(parents=True)
-    (path / "results.json").write_text(json.dumps(run.results))
-    (path / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in run.records.values()))
+    store = RunStore(path)
+    store.open(run.results.identity)
+    store.write_results(run.results)
+    store.append(list(run.records.values()))
     return path
 
 
@@ -270,7 +266,7 @@ def test_load_runs_errors_and_reads_without_repairing(tmp_path):
     with pytest.raises(UserInputError, match="given twice"):
         load_runs([a, a])
     torn = a / "questions.jsonl"
-    torn.write_bytes(torn.read_bytes() + b'{"subject": "astro')
+    torn.write_bytes(torn.read_bytes() + b'{"task": "mmlu", "subset": "astro')
     before = torn.read_bytes()
     (run,) = load_runs([a])
     assert len(run.records) == 2
@@ -285,11 +281,10 @@ def test_load_runs_errors_and_reads_without_repairing(tmp_path):
 
 
 def _timed(run: Run, wall: float, peak: int, gpu: float | None = None) -> Run:
-    timing = {"wall_s": wall, "cpu_s": 2 * wall, "gpu_s": gpu, "questions": 4, "prompt_tokens": 400,
-              "peak_rss_bytes": peak, "peak_gpu_bytes": None}  # fmt: skip
-    run.results["subjects"] = {"astronomy": {"timing": timing}}
-    run.results["timing"] = dict(timing, load_s=1.0)
-    run.results["model"] = {"memory_bytes": peak // 4}
+    timing = Timing(wall_s=wall, cpu_s=2 * wall, gpu_s=gpu, questions=4, prompt_tokens=400, peak_rss_bytes=peak)
+    run.results.subsets = {"astronomy": SubsetResult(timing=timing)}
+    run.results.timing = timing.model_copy(update={"load_s": 1.0})
+    run.results.model = ModelInfo(memory_bytes=peak // 4)
     return run
 
 

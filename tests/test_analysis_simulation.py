@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 from core.analysis import Run, align, analyse, overlap_test
-from core.runs import RUN_FORMAT
+from core.schema import DocRecord, RunIdentity, RunResults
 
 SUBJECTS = {"astronomy": 120, "anatomy": 80, "virology": 100}
 # Per-run, per-subject error rates that differ a lot between subjects: subject difficulty alone makes runs
@@ -27,9 +27,13 @@ def _run(name: str, wrong: dict[tuple[str, int], bool], answers: dict, predicted
     for key, w in wrong.items():
         answer = answers[key]
         pred = predicted[key] if predicted else ("B" if answer == "A" else "A") if w else answer
-        records[key] = {"subject": key[0], "index": key[1], "question": f"q{key}", "answer": answer,
-                        "predicted": pred, "correct": pred == answer}  # fmt: skip
-    return Run(Path(name), {"format": RUN_FORMAT, "identity": {"model": name}}, records)
+        records[key] = DocRecord(
+            task="mmlu", subset=key[0], doc_id=key[1], question=f"q{key}", choices=list("wxyz"),
+            gold="ABCD".index(answer), answer=answer, pick=pred, metrics={"acc": float(pred == answer)},
+            correct=pred == answer,
+        )  # fmt: skip
+    identity = RunIdentity(model=name, device="cpu", dtype="float32")
+    return Run(Path(name), RunResults(identity=identity), records)
 
 
 def _answers(rng: random.Random) -> dict[tuple[str, int], str]:

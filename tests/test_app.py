@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
+from pathlib import Path
 
 import pytest
-from app_helpers import ProbeApp, settings, wait_until
+from app_helpers import ProbeApp, settings, wait_until, write_run
 from textual.widgets import DataTable, Input
 
-from core.events import QuestionScored, RunCancelled, RunFinished
 from core.backends.hf import TransformersBackend
+from core.events import DocScored, RunCancelled, RunFinished, SubsetStarted
 from tui.screens.dialogs import ErrorDialog, HelpScreen, QuestionDetail
 from tui.screens.live import LiveScreen
 from tui.screens.results import ResultsScreen
@@ -68,7 +70,7 @@ async def test_evaluate_tiny_model_from_setup_to_results(tmp_path, tiny_model, m
         assert isinstance(app.screen, LiveScreen)
         await wait_until(pilot, lambda: any(isinstance(e, RunFinished) for e in app.engine_events))
         live = app.screen
-        assert sum(isinstance(e, QuestionScored) for e in app.engine_events) == 5
+        assert sum(isinstance(e, DocScored) for e in app.engine_events) == 5
         table = live.query_one("#subject-table", DataTable)
         assert table.get_cell("virology", "done") == "5/5"
         assert "finished" in str(live.query_one("#run-title").render())
@@ -107,7 +109,7 @@ async def test_cancel_mid_run_then_resume_from_results(tmp_path, tiny_model, mml
         setup._fill_subjects()
         await pilot.press("ctrl+r")
         gate.release()  # one batch (16 questions: astronomy is 13, so its only batch)
-        await wait_until(pilot, lambda: any(isinstance(e, QuestionScored) for e in app.engine_events))
+        await wait_until(pilot, lambda: any(isinstance(e, DocScored) for e in app.engine_events))
         await pilot.press("escape")  # cancel while the engine waits for the next batch
         gate.release()
         await wait_until(pilot, lambda: any(isinstance(e, RunCancelled) for e in app.engine_events))
@@ -122,9 +124,9 @@ async def test_cancel_mid_run_then_resume_from_results(tmp_path, tiny_model, mml
         await pilot.press("u")
         await wait_until(pilot, lambda: any(isinstance(e, RunFinished) for e in app.engine_events))
         finished = next(e for e in app.engine_events if isinstance(e, RunFinished))
-        assert finished.results["accuracy"]["answered"] == 28
+        assert finished.results.accuracy.answered == 28
         lines = (runs / finished.run_dir.split("/")[-1] / "questions.jsonl").read_text().splitlines()
-        keys = [(json.loads(x)["subject"], json.loads(x)["index"]) for x in lines]
+        keys = [(json.loads(x)["subset"], json.loads(x)["doc_id"]) for x in lines]
         assert len(keys) == len(set(keys)) == 28
 
 
@@ -148,7 +150,7 @@ async def test_results_sort_mark_compare_and_question_filter():
         results = app.screen
         assert [r["model"] for r in results.rows][:1] == ["smollm2-135m-instruct"]  # newest first (run-c)
         table = results.query_one("#runs", DataTable)
-        table.move_cursor(column=7)  # accuracy
+        table.move_cursor(column=3)  # score (the primary metric)
         await pilot.press("s")
         accs = [r["accuracy"] for r in results.rows]
         assert accs == sorted(accs, reverse=True)
@@ -161,7 +163,7 @@ async def test_results_sort_mark_compare_and_question_filter():
         questions = detail.query_one("#questions", DataTable)
         assert questions.row_count == 26
         await pilot.press("w")
-        wrong = sum(1 for r in detail.records if not r["correct"])
+        wrong = sum(1 for r in detail.records if not r.correct)
         assert questions.row_count == wrong
         detail.query_one("#detail-tabs").active = "tab-questions"
         questions.focus()
@@ -182,7 +184,8 @@ async def test_setup_offers_only_what_can_run_here(tmp_path):
         assert bf16.disabled  # this GPU has no bf16
         assert "no bf16" in str(setup.query_one("#quant-note").render())
         configs = setup.build_configs()
-        assert configs[0].device == "cuda" and configs[0].subjects == "astronomy,business_ethics"
+        assert configs[0].device == "cuda" and configs[0].subsets == "astronomy,business_ethics"
+        assert configs[0].task == "mmlu" and configs[0].shots is None  # empty shots: the task's default
 
 
 @pytest.mark.slow
@@ -194,8 +197,8 @@ async def test_real_smollm2_a_few_questions(tmp_path):
         await _pick_only(pilot, "astronomy")
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: any(isinstance(e, RunFinished) for e in app.engine_events), timeout=300)
-        scored = [e for e in app.engine_events if isinstance(e, QuestionScored)]
-        assert len(scored) == 3 and all(e.record["subject"] == "astronomy" for e in scored)
+        scored = [e for e in app.engine_events if isinstance(e, DocScored)]
+        assert len(scored) == 3 and all(e.record.subset == "astronomy" for e in scored)
         assert "loaded smollm2-135m-instruct" in "\n".join(str(x) for x in app.screen.query_one("#log").lines)
 
 
@@ -203,9 +206,6 @@ async def test_compare_view_analyses_mistakes_and_exports_a_report(tmp_path, mon
     from tui.screens.compare import CompareScreen
 
     monkeypatch.chdir(tmp_path)
-    import shutil
-    from pathlib import Path
-
     shutil.copytree(Path(__file__).parent / "data" / "runs", tmp_path / "runs")
     app = ProbeApp(settings=settings("runs"))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -246,7 +246,7 @@ async def test_a_data_file_brings_its_own_subjects_to_the_setup_list(tmp_path):
         assert setup.selected == {"astronomy"}  # what the file does not hold is dropped from the selection
         assert "1 subject selected, 3 questions" in str(setup.query_one("#subject-summary").render())
         await _pick_only(pilot, "folk_tales")
-        assert setup.build_configs()[0].subjects == "folk_tales"
+        assert setup.build_configs()[0].subsets == "folk_tales"
 
         await _type_into(pilot, "#data", str(tmp_path / "missing.jsonl"))
         await pilot.press("enter")
@@ -295,10 +295,221 @@ async def test_quit_during_a_run_stops_the_worker(tmp_path, tiny_model, mmlu_fil
         await _pick_only(pilot, "astronomy")
         await pilot.press("ctrl+r")
         live = app.get_screen("live")
-        await wait_until(pilot, lambda: any(type(e).__name__ == "SubjectStarted" for e in app.engine_events))
+        await wait_until(pilot, lambda: any(isinstance(e, SubsetStarted) for e in app.engine_events))
         await pilot.press("q")
         assert live.cancel.is_set()
     gate.release()  # the batch in flight finishes, then the worker sees the cancel and stops
     for worker in list(app.workers):
         worker.cancel()
     assert not app.is_running
+
+
+def _rendered(widget) -> str:
+    """What a Static shows, as plain text (rich tables included)."""
+    import io
+
+    from rich.console import Console
+
+    content = widget.content
+    if isinstance(content, str):
+        return str(widget.render())
+    console = Console(file=io.StringIO(), width=200, record=True)
+    console.print(content)
+    return console.export_text()
+
+
+async def _tick_only_task(pilot, name: str) -> None:
+    """Keys only: go to the task list, untick what is ticked, tick ``name``."""
+    setup = pilot.app.screen
+    await pilot.press("ctrl+k")
+    names = [r.name for r in setup.tasks]
+    for i, row in enumerate(names):
+        if (row in setup.tasks_selected) != (row == name):
+            setup.query_one("#tasks").highlighted = i
+            await pilot.press("space")
+    await pilot.pause()
+    assert setup.chosen_tasks == [name]
+
+
+async def test_tiny_model_on_arc_from_setup_live_choices_then_results(tmp_path, tiny_model, task_files):
+    runs = tmp_path / "runs"
+    app = ProbeApp(settings=settings(str(runs)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = app.screen
+        await _type_into(pilot, "#model-input", str(tiny_model))
+        await _type_into(pilot, "#data", str(task_files["arc_challenge"]))
+        await _type_into(pilot, "#limit", "6")
+        await _tick_only_task(pilot, "arc_challenge")
+        assert setup.query_one("#subjects").disabled  # MMLU's subjects do not apply to ARC
+        assert "ARC-Challenge" in _rendered(setup.query_one("#task-note"))
+        configs = setup.build_configs()
+        assert [(c.task, c.subsets, c.shots) for c in configs] == [("arc_challenge", None, None)]
+        await pilot.press("ctrl+r")
+        assert isinstance(app.screen, LiveScreen)
+        await wait_until(pilot, lambda: any(isinstance(e, RunFinished) for e in app.engine_events))
+        live = app.screen
+        scored = [e.record for e in app.engine_events if isinstance(e, DocScored)]
+        assert len(scored) == 6 and {r.task for r in scored} == {"arc_challenge"}
+        assert live.query_one("#subject-table", DataTable).get_cell("arc_challenge", "done") == "6/6"
+        assert "ARC-Challenge, acc_norm" in _rendered(live.query_one("#run-title"))
+        assert "arc_challenge" in live.sub_title and "acc_norm" in live.sub_title
+        panel = _rendered(live.query_one("#question"))
+        last = live.query_one("#question").record
+        assert last is not None and last.scores and len(last.choices) >= 3
+        assert "← " in panel and "model" in panel and "%" in panel  # choices with probabilities, the pick marked
+        assert f"model {last.pick}, answer {last.answer}" in panel
+        assert "log-lik" in panel and "per char" in panel  # what the numbers are (acc_norm: per character)
+        finished = next(e for e in app.engine_events if isinstance(e, RunFinished))
+        assert finished.results.task.name == "arc_challenge" and finished.results.accuracy.answered == 6
+
+        await pilot.press("f4")
+        results = app.screen
+        assert isinstance(results, ResultsScreen)
+        row = results.rows[0]
+        assert (row["task"], row["metric"], row["questions"]) == ("arc_challenge", "acc_norm", 6)
+        assert "acc_norm" in str(results.query_one("#runs", DataTable).get_cell(row["dir"], "accuracy"))
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, RunDetailScreen)
+        assert len(detail.records) == 6
+        detail.query_one("#detail-tabs").active = "tab-questions"
+        detail.query_one("#questions", DataTable).focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, QuestionDetail)
+        assert app.screen.record.task == "arc_challenge"
+        await pilot.press("escape", "escape")
+        await pilot.press("ctrl+q")
+
+
+async def test_several_tasks_and_models_queue_one_run_each(tmp_path):
+    app = ProbeApp(settings=settings(str(tmp_path / "runs")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        setup = app.screen
+        await pilot.press("ctrl+k", "down", "space", "down", "down", "down", "down", "space")  # + arc_c, gsm8k
+        assert setup.chosen_tasks == ["mmlu", "arc_challenge", "gsm8k"]
+        assert not setup.query_one("#subjects").disabled
+        await _type_into(pilot, "#model-input", "smollm2-135m-instruct")  # typed: no key goes to the list
+        await pilot.press("ctrl+t")
+        await _type_into(pilot, "#model-input", "gemma-3-270m")
+        await pilot.press("ctrl+t")
+        assert "6 runs" in _rendered(setup.query_one("#queue"))
+        await _type_into(pilot, "#output", str(tmp_path / "out"))
+        await _type_into(pilot, "#shots", "0")
+        configs = setup.build_configs()
+        assert [(c.model, c.task) for c in configs] == [
+            (m, t) for m in ("smollm2-135m-instruct", "gemma-3-270m") for t in ("mmlu", "arc_challenge", "gsm8k")
+        ]
+        assert [c.subsets for c in configs[:3]] == ["astronomy,business_ethics", None, None]
+        assert configs[4].output == str(tmp_path / "out" / "gemma-3-270m" / "arc_challenge")
+        assert {c.shots for c in configs} == {0}
+        await pilot.press("ctrl+k", "up", "up", "up", "up", "up", "space")  # mmlu off: its subjects are dimmed
+        assert "mmlu" not in setup.chosen_tasks and setup.query_one("#subjects").disabled
+        assert "not used" in _rendered(setup.query_one("#subject-summary"))
+        await pilot.press("ctrl+q")
+
+
+async def test_live_screen_shows_a_generated_answer(tmp_path):
+    from core.events import BatchScored, RunStarted, SubsetPlan
+    from core.schema import DocRecord, Timing
+    from core.tasks import get_task
+    from tui.messages import EngineEvent
+
+    app = ProbeApp(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3")
+        live = app.screen
+        record = DocRecord(
+            task="gsm8k", subset="gsm8k", doc_id=3, question="Tom has 3 apples and buys 4 more. How many now?",
+            answer="7", generated=" 3 + 4 = 7 apples in all. " * 12 + "The answer is 7.", pick="7",
+            metrics={"exact_match": 1.0, "exact_match_flex": 1.0}, correct=True,
+        )  # fmt: skip
+        info = get_task("gsm8k").info()
+        for e in (
+            RunStarted("runs/x", "m", info, (SubsetPlan("gsm8k", 10, 0, 0),), 10, 0, False),
+            DocScored(record, 1, 10, 1, 1, 10, 1),
+            BatchScored("gsm8k", 1, 8, 0.5, 100, Timing(wall_s=0.5, questions=1)),
+        ):
+            live.post_message(EngineEvent(e))
+        await wait_until(pilot, lambda: live.query_one("#question").record is not None)
+        panel = _rendered(live.query_one("#question"))
+        assert "The answer is 7." in panel  # the end of what the model wrote, cut to fit
+        assert "extracted 7" in panel and "reference 7" in panel
+        assert "GSM8K" in _rendered(live.query_one("#run-title")) and "exact_match" in live.sub_title
+        await app.push_screen(QuestionDetail(record, info))  # what the results screen opens on enter
+        detail = _rendered(app.screen.query_one("#dialog Static"))
+        assert "the model wrote:" in detail and "extracted 7, reference 7" in detail
+        await pilot.press("ctrl+q")
+
+
+async def test_format1_run_lists_and_opens(tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(Path(__file__).parent / "data" / "runs" / "run-a", runs / "run-a")
+    app = ProbeApp(settings=settings(str(runs)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f4")
+        results = app.screen
+        assert [(r["task"], r["metric"], r["questions"]) for r in results.rows] == [("mmlu", "acc", 26)]
+        assert results.rows[0]["results"].migrated_from == "llm-tui-run/1"
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, RunDetailScreen)
+        assert len(detail.records) == 26 and detail.records[0].subset == "astronomy"
+        assert "Timing" in _rendered(detail.query_one("#detail-tabs").get_tab("tab-timing"))
+        detail.query_one("#detail-tabs").active = "tab-questions"
+        detail.query_one("#questions", DataTable).focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, QuestionDetail)
+        await pilot.press("escape", "escape")
+        assert app.screen is results
+        await pilot.press("ctrl+q")
+
+
+async def test_compare_runs_of_two_tasks_shows_the_matrix_and_analyses_one_task(tmp_path, monkeypatch):
+    from tui.screens.compare import CompareScreen
+
+    runs = tmp_path / "runs"
+    write_run(runs / "a-arc", "model-a", "arc_challenge", [i % 2 == 0 for i in range(20)])
+    write_run(runs / "b-arc", "model-b", "arc_challenge", [i % 3 == 0 for i in range(20)])
+    write_run(runs / "a-wino", "model-a", "winogrande", [i % 4 != 0 for i in range(12)], choices=2)
+    write_run(runs / "b-wino", "model-b", "winogrande", [i % 2 == 1 for i in range(12)], choices=2)
+    monkeypatch.chdir(tmp_path)
+    app = ProbeApp(settings=settings("runs"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        results = app.screen
+        assert sorted(r["task"] for r in results.rows) == ["arc_challenge"] * 2 + ["winogrande"] * 2
+        await pilot.press("space", "down", "space", "down", "space", "down", "space", "c")
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        await wait_until(pilot, lambda: compare.matrix is not None and compare.analysis is not None)
+        matrix = compare.matrix
+        assert matrix.tasks == ("arc_challenge", "winogrande") and set(matrix.models) == {"model-a", "model-b"}
+        assert matrix.value("model-a", "arc_challenge") == 0.5 and matrix.value("model-b", "winogrande") == 0.5
+        shown = _rendered(compare.query_one("#matrix"))
+        assert "arc_challenge" in shown and "winogrande" in shown and "50.0" in shown
+        assert compare.query_one("#compare-task").display  # which task the per-task tabs show
+        assert compare.analysis.task == "arc_challenge" and compare.analysis.questions == 20
+        await pilot.press("t")
+        await wait_until(pilot, lambda: compare.analysis is not None and compare.analysis.task == "winogrande")
+        assert compare.current_task == "winogrande" and compare.analysis.questions == 12
+        assert "winogrande" in _rendered(compare.query_one("#compare-task"))
+        await pilot.press("escape")
+        await pilot.press("ctrl+q")
+
+
+async def test_a_queue_checks_every_task_before_any_model_loads(tmp_path, task_files):
+    from core.config import EvalConfig
+    from tui.messages import StartRuns
+
+    files = task_files
+    good = EvalConfig(model="no-such-model-is-loaded", task="arc_challenge", data=str(files["arc_challenge"]))
+    bad = EvalConfig(model="no-such-model-is-loaded", task="winogrande", data=str(files["arc_challenge"]))
+    app = ProbeApp(settings=settings(str(tmp_path / "runs")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.post_message(StartRuns([good, bad]))
+        await wait_until(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        assert "winogrande" in app.screen.message
+        assert not any(type(e).__name__ in ("RunStarted", "ModelLoading") for e in app.engine_events)
+        assert not (tmp_path / "runs").exists()  # nothing was started, so no run folder
+        await pilot.press("escape")
+        assert isinstance(app.screen, SetupScreen)

@@ -210,7 +210,7 @@ def test_fallback_format_for_a_model_without_chat_template(tiny_model, tmp_path)
     folder = Path(shutil.copytree(tiny_model, tmp_path / "base"))
     (folder / "chat_template.jinja").unlink()
     base = load_model(str(folder), device="cpu", dtype="float32")
-    assert not base.info["chat_template"]
+    assert not base.info.chat_template
     s = ChatSession(base, settings(system_prompt="Be kind."))
     assert s.format.name.startswith("fallback") and s.format.stop_strings == ("\nUser:",)
     s.run_turn("hello")

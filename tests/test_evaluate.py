@@ -1,31 +1,34 @@
-"""The engine end to end on tiny models: events, records, resume after cancel, OOM back-off, scoring paths."""
+"""The engine end to end on tiny models, for every scoring kind: events, typed records and results, resume after
+cancel, OOM back-off, failures; and the backend's scores against plain, unbatched forward passes."""
 
 import json
 import threading
 
 import pytest
 
+from core.backends.hf import TransformersBackend
 from core.config import EvalConfig
 from core.errors import UserInputError
 from core.evaluate import evaluate, iter_evaluation
 from core.events import (
     BatchSizeReduced,
+    DocScored,
     ModelLoaded,
-    QuestionScored,
     RunCancelled,
     RunFinished,
     RunStarted,
-    SubjectFinished,
+    SubsetFinished,
 )  # fmt: skip
-from core.mmlu.scoring import LetterScorer
 from core.models import load_model
+from core.schema import DocRecord, RunResults
+from core.tasks import ChoiceRequest, GenerateRequest
 
 
 def _config(model, data, out, **kw) -> EvalConfig:
     base = dict(
         model=str(model),
         data=str(data),
-        subjects="astronomy,anatomy,virology",
+        subsets="astronomy,anatomy,virology",
         device="cpu",
         dtype="float32",
         batch_size=4,
@@ -35,38 +38,71 @@ def _config(model, data, out, **kw) -> EvalConfig:
     return EvalConfig(**base)
 
 
-def _records(run_dir):
-    lines = (run_dir / "questions.jsonl").read_text().splitlines()
-    return [json.loads(x) for x in lines]
+def _task(model, files, task, out, **kw) -> EvalConfig:
+    return _config(model, files[task], out, task=task, subsets=None, **kw)
 
 
-def test_full_run_events_records_and_results(tiny_model, mmlu_file, tmp_path):
+def _records(run_dir) -> list[DocRecord]:
+    return [DocRecord.model_validate_json(x) for x in (run_dir / "questions.jsonl").read_text().splitlines()]
+
+
+def test_full_mmlu_run_events_records_and_results(tiny_model, mmlu_file, tmp_path):
     events = []
     results = evaluate(_config(tiny_model, mmlu_file, tmp_path / "run"), events.append)
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
-    assert kinds.index("ModelLoaded") < kinds.index("QuestionScored")
-    assert sum(isinstance(e, QuestionScored) for e in events) == 28
-    assert [e.subject for e in events if isinstance(e, SubjectFinished)] == ["astronomy", "anatomy", "virology"]
+    assert kinds.index("ModelLoaded") < kinds.index("DocScored")
+    assert sum(isinstance(e, DocScored) for e in events) == 28
+    assert [e.subset for e in events if isinstance(e, SubsetFinished)] == ["astronomy", "anatomy", "virology"]
     recs = _records(tmp_path / "run")
-    assert len({(r["subject"], r["index"]) for r in recs}) == len(recs) == 28
+    assert len({r.key for r in recs}) == len(recs) == 28
     r = recs[0]
-    assert set(r) >= {"subject", "index", "question", "choices", "answer", "predicted", "correct", "probs"}
-    assert len(r["probs"]) == 4 and abs(sum(r["probs"]) - 1) < 1e-4
-    assert r["predicted"] == "ABCD"[max(range(4), key=lambda i: r["probs"][i])]
-    assert r["correct"] == (r["predicted"] == r["answer"])
-    # accuracy: micro over questions, macro over subjects, recomputed by hand
-    correct = sum(x["correct"] for x in recs)
-    assert results["accuracy"]["micro"] == pytest.approx(correct / 28, abs=1e-6)
-    per = {s: [x["correct"] for x in recs if x["subject"] == s] for s in ("astronomy", "anatomy", "virology")}
-    assert results["accuracy"]["macro"] == pytest.approx(sum(sum(v) / len(v) for v in per.values()) / 3, abs=1e-6)
-    t = results["timing"]
-    assert t["questions"] == 28 and t["prompt_tokens"] > 0 and t["wall_s"] > 0 and t["cpu_s"] > 0
-    assert t["gpu_s"] is None and t["peak_rss_bytes"] > 0 and t["load_s"] is not None
-    assert results["subjects"]["virology"]["timing"]["questions"] == 6
-    assert results["status"] == "complete"
-    saved = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert saved["accuracy"] == results["accuracy"] and saved["software"]["torch"]
+    assert r.task == "mmlu" and len(r.scores) == 4 and len(r.choices) == 4 and abs(sum(r.probs) - 1) < 1e-6
+    assert r.pick == "ABCD"[r.predicted] and r.predicted == max(range(4), key=lambda i: r.scores[i])
+    assert r.correct == (r.pick == r.answer) and r.metrics == {"acc": float(r.correct)}
+    assert all(s <= 0 for s in r.scores)  # log-likelihoods, not logits
+    correct = sum(x.correct for x in recs)
+    assert results.accuracy.micro == pytest.approx(correct / 28, abs=1e-6) == results.metrics["acc"]
+    per = {s: [x.correct for x in recs if x.subset == s] for s in ("astronomy", "anatomy", "virology")}
+    assert results.accuracy.macro == pytest.approx(sum(sum(v) / len(v) for v in per.values()) / 3, abs=1e-6)
+    t = results.timing
+    assert t.questions == 28 and t.prompt_tokens > 0 and t.wall_s > 0 and t.cpu_s > 0
+    assert t.gpu_s is None and t.peak_rss_bytes > 0 and t.load_s is not None
+    assert results.subsets["virology"].timing.questions == 6 and results.subsets["virology"].category == "other"
+    assert results.status == "complete" and results.task.name == "mmlu" and results.identity.task == "mmlu"
+    saved = RunResults.model_validate_json((tmp_path / "run" / "results.json").read_text())
+    assert saved.accuracy == results.accuracy and saved.software["torch"]
+    assert saved.model.parameters and saved.model.model_type == "llama"
+
+
+@pytest.mark.parametrize("task", ["arc_challenge", "hellaswag", "winogrande"])
+def test_choice_tasks_end_to_end(tiny_model, task_files, tmp_path, task):
+    rows = [json.loads(x) for x in task_files[task].read_text().splitlines()]
+    events = []
+    results = evaluate(_task(tiny_model, task_files, task, tmp_path / "run"), events.append)
+    start = next(e for e in events if isinstance(e, RunStarted))
+    assert start.task.name == task and [s.subset for s in start.subsets] == [task] and start.total == len(rows)
+    recs = sorted(_records(tmp_path / "run"), key=lambda r: r.doc_id)
+    assert [r.doc_id for r in recs] == list(range(len(rows)))
+    for r in recs:
+        assert r.task == task and r.subset == task and len(r.scores) == len(r.choices) >= 2
+        assert r.metrics["acc"] == float(r.predicted == r.gold)
+        if task != "winogrande":
+            assert r.metrics["acc_norm"] == float(r.predicted_norm == r.gold)
+    primary = results.task.primary_metric
+    assert results.accuracy.micro == pytest.approx(sum(r.metrics[primary] for r in recs) / len(recs), abs=1e-6)
+    assert set(results.metrics) == set(results.task.metrics)
+
+
+def test_generate_until_end_to_end(tiny_model, task_files, tmp_path):
+    results = evaluate(_task(tiny_model, task_files, "gsm8k", tmp_path / "run", shots=0, max_new_tokens=6))
+    recs = _records(tmp_path / "run")
+    assert len(recs) == 6 and results.status == "complete"
+    for r in recs:
+        assert r.generated is not None and r.scores is None and r.generated_tokens <= 6
+        assert set(r.metrics) == {"exact_match", "exact_match_flex"} and r.answer.isdigit()
+    assert results.timing.generated_tokens == sum(r.generated_tokens for r in recs)
+    assert results.identity.prompt_format.endswith("-max6")
 
 
 def test_cancel_then_resume_equals_uninterrupted_run(tiny_model, mmlu_file, tmp_path):
@@ -76,25 +112,39 @@ def test_cancel_then_resume_equals_uninterrupted_run(tiny_model, mmlu_file, tmp_
 
     def on_event(e):
         seen.append(e)
-        if isinstance(e, QuestionScored) and e.overall_done >= 10:
+        if isinstance(e, DocScored) and e.overall_done >= 10:
             cancel.set()
 
     partial = evaluate(_config(tiny_model, mmlu_file, tmp_path / "run"), on_event, cancel)
-    assert isinstance(seen[-1], RunCancelled)
-    assert partial["status"] == "cancelled"
+    assert isinstance(seen[-1], RunCancelled) and partial.status == "cancelled"
     assert 10 <= len(_records(tmp_path / "run")) < 28
     events = []
     resumed = evaluate(_config(tiny_model, mmlu_file, tmp_path / "run"), events.append)
     start = next(e for e in events if isinstance(e, RunStarted))
     assert start.resumed and start.done == len(_records(tmp_path / "run")) - sum(
-        isinstance(e, QuestionScored) for e in events
+        isinstance(e, DocScored) for e in events
     )
     recs = _records(tmp_path / "run")
-    assert len(recs) == len({(r["subject"], r["index"]) for r in recs}) == 28
-    assert resumed["accuracy"] == reference["accuracy"]
-    ref = {(r["subject"], r["index"]): r for r in _records(tmp_path / "ref")}
-    assert all(ref[(r["subject"], r["index"])]["probs"] == r["probs"] for r in recs)
-    assert len(resumed["sessions"]) == 2
+    assert len(recs) == len({r.key for r in recs}) == 28
+    assert resumed.accuracy == reference.accuracy
+    ref = {r.key: r for r in _records(tmp_path / "ref")}
+    assert all(ref[r.key].scores == r.scores for r in recs)
+    assert len(resumed.sessions) == 2
+
+
+def test_cancel_then_resume_on_a_choice_task(tiny_model, task_files, tmp_path):
+    reference = evaluate(_task(tiny_model, task_files, "arc_challenge", tmp_path / "ref"))
+    cancel = threading.Event()
+    evaluate(
+        _task(tiny_model, task_files, "arc_challenge", tmp_path / "run"),
+        lambda e: cancel.set() if isinstance(e, DocScored) else None,
+        cancel,
+    )
+    assert 0 < len(_records(tmp_path / "run")) < 14
+    resumed = evaluate(_task(tiny_model, task_files, "arc_challenge", tmp_path / "run"))
+    recs = _records(tmp_path / "run")
+    assert len(recs) == len({r.key for r in recs}) == 14
+    assert resumed.metrics == reference.metrics
 
 
 def test_resuming_a_finished_run_loads_no_model(tiny_model, mmlu_file, tmp_path):
@@ -105,120 +155,162 @@ def test_resuming_a_finished_run_loads_no_model(tiny_model, mmlu_file, tmp_path)
     assert isinstance(events[-1], RunFinished)
 
 
-def test_other_configuration_in_same_output_is_refused(tiny_model, mmlu_file, tmp_path):
+def test_other_configuration_in_same_output_is_refused(tiny_model, mmlu_file, task_files, tmp_path):
     evaluate(_config(tiny_model, mmlu_file, tmp_path / "run", limit=2))
     before = (tmp_path / "run" / "questions.jsonl").read_bytes()
     with pytest.raises(UserInputError, match="different configuration"):
         evaluate(_config(tiny_model, mmlu_file, tmp_path / "run", limit=3))
+    with pytest.raises(UserInputError, match="task: 'mmlu' there, 'arc_challenge' now"):
+        evaluate(_task(tiny_model, task_files, "arc_challenge", tmp_path / "run", limit=2))
     assert (tmp_path / "run" / "questions.jsonl").read_bytes() == before
 
 
 def test_out_of_memory_halves_the_batch_and_carries_on(tiny_model, mmlu_file, tmp_path, monkeypatch):
-    original = LetterScorer.score
+    original = TransformersBackend.run
 
-    def flaky(self, batch):
+    def flaky(self, batch, cancel=None):
         if len(batch) > 2:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return original(self, batch)
+        return original(self, batch, cancel)
 
-    monkeypatch.setattr(LetterScorer, "score", flaky)
+    monkeypatch.setattr(TransformersBackend, "run", flaky)
     events = []
     results = evaluate(_config(tiny_model, mmlu_file, tmp_path / "run", batch_size=8), events.append)
     reduced = [e for e in events if isinstance(e, BatchSizeReduced)]
     assert [(e.old, e.new) for e in reduced] == [(8, 4), (4, 2)]
-    assert results["accuracy"]["answered"] == 28
+    assert results.accuracy.answered == 28
 
 
 def test_a_failure_before_any_answer_leaves_no_folder_and_after_some_marks_the_run_failed(
     tiny_model, mmlu_file, tmp_path, monkeypatch
 ):
-    original = LetterScorer.score
+    original = TransformersBackend.run
     calls = []
 
     def failing_from(n):
-        def score(self, batch):
+        def run(self, batch, cancel=None):
             calls.append(len(batch))
             if len(calls) >= n:
                 raise UserInputError("--chat-template: this model's tokenizer has no chat template; drop the flag")
-            return original(self, batch)
+            return original(self, batch, cancel)
 
-        return score
+        return run
 
-    monkeypatch.setattr(LetterScorer, "score", failing_from(1))
+    monkeypatch.setattr(TransformersBackend, "run", failing_from(1))
     with pytest.raises(UserInputError):
         evaluate(_config(tiny_model, mmlu_file, tmp_path / "early"))
     assert not (tmp_path / "early").exists()  # nothing scored: no half-made run to trip over on the next try
 
     calls.clear()
-    monkeypatch.setattr(LetterScorer, "score", failing_from(3))
+    monkeypatch.setattr(TransformersBackend, "run", failing_from(3))
     with pytest.raises(UserInputError):
         evaluate(_config(tiny_model, mmlu_file, tmp_path / "late"))
-    results = json.loads((tmp_path / "late" / "results.json").read_text())
-    assert results["status"] == "failed" and "no chat template" in results["error"]
+    results = RunResults.model_validate_json((tmp_path / "late" / "results.json").read_text())
+    assert results.status == "failed" and "no chat template" in results.error
     assert len(_records(tmp_path / "late")) == 8  # the two batches scored before the failure are kept
 
-    monkeypatch.setattr(LetterScorer, "score", original)
+    monkeypatch.setattr(TransformersBackend, "run", original)
     resumed = evaluate(_config(tiny_model, mmlu_file, tmp_path / "late"))
-    assert resumed["status"] == "complete" and "error" not in resumed
-    assert resumed["accuracy"]["answered"] == 28
+    assert resumed.status == "complete" and resumed.error is None
+    assert resumed.accuracy.answered == 28
 
 
 def test_iterator_front_end_yields_the_same_events(tiny_model, mmlu_file, tmp_path):
     events = list(iter_evaluation(_config(tiny_model, mmlu_file, tmp_path / "run", limit=2)))
     assert isinstance(events[-1], RunFinished)
     with pytest.raises(UserInputError):
-        list(iter_evaluation(_config(tiny_model, mmlu_file, tmp_path / "run2", subjects="astronmy")))
+        list(iter_evaluation(_config(tiny_model, mmlu_file, tmp_path / "run2", subsets="astronmy")))
 
 
-def test_multi_token_letters_use_the_continuation_log_likelihood(tiny_bytes_model):
-    m = load_model(str(tiny_bytes_model), device="cpu", dtype="float32")
-    scorer = LetterScorer(m.model, m.tokenizer, "cpu")
-    assert not scorer.single_token
-    prompt = scorer.encode("The answer is\nAnswer:")
-    batch = scorer.score([prompt, prompt[:-2]])
-    # check one score by hand: log p(" ") + log p("A" | " ") after the prompt
-    import torch
-
-    ids = torch.tensor([prompt + scorer.continuations[0]])
-    with torch.inference_mode():
-        logp = torch.log_softmax(m.model(ids).logits[0].float(), -1)
-    n = len(prompt)
-    expected = sum(logp[n - 1 + k, tok].item() for k, tok in enumerate(scorer.continuations[0]))
-    assert batch.scores[0][0] == pytest.approx(expected, abs=1e-4)
-
-
-def test_single_token_scores_match_an_unbatched_forward(tiny_model):
-    import torch
-
-    m = load_model(str(tiny_model), device="cpu", dtype="float32")
-    scorer = LetterScorer(m.model, m.tokenizer, "cpu")
-    assert scorer.single_token
-    long_prompt = scorer.encode("The following are questions about stars.\n\nWhat is a comet?\nAnswer:")
-    short_prompt = scorer.encode("Moon?\nAnswer:")
-    batch = scorer.score([long_prompt, short_prompt])  # padded together
-    for row, prompt in enumerate([long_prompt, short_prompt]):
-        with torch.inference_mode():
-            logits = m.model(torch.tensor([prompt])).logits[0, -1]
-        expected = [logits[c[0]].item() for c in scorer.continuations]
-        assert batch.scores[row] == pytest.approx(expected, abs=1e-4)
-
-
-def test_shots_need_a_dev_split(tiny_model, mmlu_file, tmp_path, cache):
+def test_shots_from_a_dev_split_and_refusals(tiny_model, mmlu_file, task_files, tmp_path, cache):
     results = evaluate(_config(tiny_model, mmlu_file, tmp_path / "run", shots=2, limit=2))
-    assert results["identity"]["shots"] == 2
+    assert results.identity.shots == 2
+    recs = _records(tmp_path / "run")
+    assert len(recs) == 6
+    with pytest.raises(UserInputError, match="only 5 exemplars"):
+        evaluate(_config(tiny_model, mmlu_file, tmp_path / "run2", shots=6))
+    no_dev = tmp_path / "no_dev.jsonl"
+    no_dev.write_text("".join(x + "\n" for x in mmlu_file.read_text().splitlines() if '"split": "dev"' not in x))
     with pytest.raises(UserInputError, match="needs a dev split"):
-        evaluate(_config(tiny_model, "bundled", tmp_path / "run2", shots=1, subjects="astronomy"))
+        evaluate(_config(tiny_model, no_dev, tmp_path / "run3", shots=1))
+    with pytest.raises(UserInputError, match="arc_challenge has no few-shot pool offline"):
+        evaluate(_task(tiny_model, task_files, "arc_challenge", tmp_path / "run4", shots=1))
+    assert not (tmp_path / "run2").exists() and not (tmp_path / "run4").exists()
 
 
-def test_model_cache_is_reused_across_evaluations(tiny_model, mmlu_file, tmp_path):
+def test_model_cache_is_reused_across_evaluations(tiny_model, mmlu_file, task_files, tmp_path):
     from core.models import ModelCache
 
     models = ModelCache()
     first, second = [], []
     evaluate(_config(tiny_model, mmlu_file, tmp_path / "a", limit=1), first.append, models=models)
-    evaluate(_config(tiny_model, mmlu_file, tmp_path / "b", limit=1), second.append, models=models)
+    evaluate(_task(tiny_model, task_files, "winogrande", tmp_path / "b", limit=2), second.append, models=models)
     load_a = next(e for e in first if isinstance(e, ModelLoaded))
     load_b = next(e for e in second if isinstance(e, ModelLoaded))
-    assert not load_a.info.get("reused") and load_b.info.get("reused")
+    assert not load_a.info.reused and load_b.info.reused
     assert models.holds(str(tiny_model), "cpu", "float32")
     assert not models.holds(str(tiny_model), "cpu", "bfloat16")
+
+
+# -- the backend's numbers against plain forward passes ---------------------------------------------------------
+
+
+def _reference_loglik(loaded, backend, context, continuation):
+    """lm-eval's computation for one (context, continuation): one unpadded sequence, full log-softmax."""
+    import torch
+
+    ctx, cont = backend.encode_pair(context, continuation)
+    with torch.inference_mode():
+        logp = torch.log_softmax(loaded.model(torch.tensor([ctx + cont])).logits[0].float(), -1)
+    return sum(logp[len(ctx) - 1 + k, tok].item() for k, tok in enumerate(cont))
+
+
+REQUESTS = [
+    ChoiceRequest(
+        ("Question: star planet orbit?\nAnswer:",), (" mass light", " galaxy", " bone muscle virus", " moon")
+    ),
+    ChoiceRequest(("Q: energy?\nA:",), (" A", " B", " C")),  # one token each: one distribution
+    ChoiceRequest(("the star is bright so the planet", "the star is bright so the moon"), (" orbits the sun.",)),
+    ChoiceRequest(("comet nerve host light galaxy?\nAnswer: ",), (" x y z", " nerve")),  # trailing space moves
+]
+
+
+@pytest.mark.parametrize("model_name", ["tiny_model", "tiny_bytes_model"])
+def test_batched_packed_scores_equal_one_sequence_per_choice(request, model_name):
+    loaded = load_model(str(request.getfixturevalue(model_name)), device="cpu", dtype="float32")
+    backend = TransformersBackend(loaded)
+    prepared = [backend.prepare(r) for r in REQUESTS]
+    if model_name == "tiny_model":
+        assert [(p.data.shared, p.data.single) for p in prepared] == [
+            (True, False), (True, True), (False, False), (True, False)
+        ]  # fmt: skip
+    out = backend.run(prepared)
+    for req, res in zip(REQUESTS, out.results, strict=True):
+        expected = [_reference_loglik(loaded, backend, c, k) for c, k in req.pairs()]
+        assert res.logliks == pytest.approx(expected, abs=1e-4)
+    for p, together in zip(prepared, out.results, strict=True):  # batch composition changes nothing
+        assert backend.run([p]).results[0].logliks == pytest.approx(together.logliks, abs=1e-4)
+
+
+def test_pair_encoding_follows_lm_eval(tiny_model):
+    backend = TransformersBackend(load_model(str(tiny_model), device="cpu", dtype="float32"))
+    ctx, cont = backend.encode_pair("Answer: ", "A")
+    assert (ctx, cont) == (backend.encode("Answer:"), backend.encode("Answer: A")[len(backend.encode("Answer:")) :])
+    ctx, cont = backend.encode_pair("", " moon")
+    assert ctx == [backend.prefix_token_id] and cont == backend.tokenizer.encode(" moon", add_special_tokens=False)
+
+
+def test_greedy_generation_in_a_batch_equals_one_at_a_time(tiny_model):
+    import torch
+
+    loaded = load_model(str(tiny_model), device="cpu", dtype="float32")
+    backend = TransformersBackend(loaded)
+    requests = [GenerateRequest("star planet orbit mass", ("moon",), 8), GenerateRequest("bone", ("\n\n",), 8)]
+    out = backend.run([backend.prepare(r) for r in requests]).results
+    for req, res in zip(requests, out, strict=True):
+        ids = torch.tensor([backend.encode(req.context)])
+        with torch.inference_mode():
+            greedy = loaded.model.generate(ids, max_new_tokens=8, do_sample=False, pad_token_id=backend.pad_id)
+        text = loaded.tokenizer.decode(greedy[0, ids.shape[1] :], skip_special_tokens=True)
+        assert res.text == text.split(req.until[0])[0]
+        assert res.prompt_tokens == ids.shape[1] and 0 < res.generated_tokens <= 8

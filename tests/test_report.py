@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import one_error_line
 
-from core.runs import RUN_FORMAT
+from core.schema import RUN_FORMAT_V1
 from tui.report_cli import run_report
 
 SUBJECTS = {"astronomy": 30, "anatomy": 20}
@@ -38,7 +38,8 @@ def write_run(
     subjects: dict[str, int] | None = None,
     wall: float = 2.0,
 ) -> Path:
-    """A run folder as the engine writes it: results.json and questions.jsonl."""
+    """A format-1 run folder (MMLU, as llm-tui wrote them before the task layer): results.json and
+    questions.jsonl. Reports over format-2 runs and several tasks: tests/test_report_tasks.py."""
     rng = random.Random(seed)
     truth = random.Random(0)  # the same questions and answers in every run
     subjects = subjects or SUBJECTS
@@ -63,7 +64,7 @@ def write_run(
     total = sum(subjects.values())
     correct = sum(v["correct"] for v in per_subject.values())
     results = {
-        "format": RUN_FORMAT,
+        "format": RUN_FORMAT_V1,
         "status": "complete",
         "identity": {
             "model": model,

@@ -1,21 +1,31 @@
+"""Run folders: the typed journal (append, torn-line repair, corrupt lines refused), resume identity, and
+format-1 folders read (migrated in memory, never rewritten, never resumed)."""
+
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from core.errors import UserInputError
-from core.runs import RESULTS, RUN_FORMAT, RunStore, read_records
+from core.runs import RESULTS, RunStore, list_runs, load_records, read_records, read_results
+from core.schema import RUN_FORMAT, DocRecord, RunIdentity, RunResults
 
-IDENTITY = {"model": "m", "subjects": ["astronomy"], "limit": None}
+IDENTITY = RunIdentity(model="m", device="cpu", dtype="float32", task="arc_challenge", subsets=["arc_challenge"])
+FIXTURES = Path(__file__).parent / "data" / "runs"
 
 
-def _rec(i: int) -> dict:
-    return {"subject": "astronomy", "index": i, "correct": i % 2 == 0}
+def _rec(i: int) -> DocRecord:
+    return DocRecord(
+        task="arc_challenge", subset="arc_challenge", doc_id=i, question=f"q{i}", choices=["a", "b"], gold=0,
+        answer="A", scores=[-1.0, -2.0], predicted=0, pick="A", metrics={"acc": 1.0}, correct=i % 2 == 0,
+    )  # fmt: skip
 
 
 def _started(tmp_path):
     store = RunStore(tmp_path / "run")
     store.open(IDENTITY)
-    store.write_results({"format": RUN_FORMAT, "identity": IDENTITY})
+    store.write_results(RunResults(identity=IDENTITY))
     store.append([_rec(0), _rec(1)])
     return store
 
@@ -24,19 +34,20 @@ def test_fresh_folder_is_created_and_resumed(tmp_path):
     store = _started(tmp_path)
     opened = RunStore(store.path).open(IDENTITY)
     assert opened.resumed
-    assert sorted(opened.records) == [("astronomy", 0), ("astronomy", 1)]
+    assert sorted(opened.records) == [("arc_challenge", 0), ("arc_challenge", 1)]
+    assert opened.records[("arc_challenge", 1)] == _rec(1)  # typed round trip
+    assert json.loads(store.results_path.read_text())["format"] == RUN_FORMAT
 
 
 def test_torn_last_line_is_repaired_and_kept_aside(tmp_path):
     store = _started(tmp_path)
     with store.questions_path.open("ab") as f:
-        f.write(b'{"subject": "astronomy", "ind')
+        f.write(b'{"task": "arc_challenge", "subs')
     opened = RunStore(store.path).open(IDENTITY)
     assert len(opened.records) == 2
     assert any("torn" in n for n in opened.notices)
     assert store.questions_path.read_bytes().endswith(b"}\n")
-    assert (store.path / "questions.jsonl.torn").read_bytes() == b'{"subject": "astronomy", "ind\n'
-    # appending after the repair gives a clean journal
+    assert (store.path / "questions.jsonl.torn").read_bytes() == b'{"task": "arc_challenge", "subs\n'
     store.append([_rec(2)])
     assert len(read_records(store.questions_path)[0]) == 3
 
@@ -44,16 +55,16 @@ def test_torn_last_line_is_repaired_and_kept_aside(tmp_path):
 def test_complete_record_missing_only_its_newline_is_kept(tmp_path):
     store = _started(tmp_path)
     with store.questions_path.open("ab") as f:
-        f.write(json.dumps(_rec(2)).encode())
+        f.write(_rec(2).model_dump_json().encode())
     opened = RunStore(store.path).open(IDENTITY)
     assert len(opened.records) == 3
     assert store.questions_path.read_bytes().endswith(b"}\n")
 
 
-def test_corrupt_middle_line_is_refused_and_file_untouched(tmp_path):
+@pytest.mark.parametrize("bad", [b"garbage\n", b'{"task": "arc_challenge", "subset": "x"}\n', b'{"doc_id": -1}\n'])
+def test_corrupt_or_invalid_line_is_refused_and_file_untouched(tmp_path, bad):
     store = _started(tmp_path)
-    before = store.questions_path.read_bytes()
-    store.questions_path.write_bytes(b"garbage\n" + before)
+    store.questions_path.write_bytes(bad + store.questions_path.read_bytes())
     before = store.questions_path.read_bytes()
     with pytest.raises(UserInputError, match="line 1 is corrupt"):
         RunStore(store.path).open(IDENTITY)
@@ -64,8 +75,10 @@ def test_other_configuration_is_refused_and_nothing_changes(tmp_path):
     store = _started(tmp_path)
     snapshot = {p.name: p.read_bytes() for p in store.path.iterdir()}
     with pytest.raises(UserInputError) as err:
-        RunStore(store.path).open(dict(IDENTITY, limit=5))
+        RunStore(store.path).open(IDENTITY.model_copy(update={"limit": 5}))
     assert "different configuration" in str(err.value) and "limit" in str(err.value)
+    with pytest.raises(UserInputError, match="task: 'arc_challenge' there, 'hellaswag' now"):
+        RunStore(store.path).open(IDENTITY.model_copy(update={"task": "hellaswag"}))
     assert {p.name: p.read_bytes() for p in store.path.iterdir()} == snapshot
 
 
@@ -78,4 +91,26 @@ def test_foreign_folder_is_refused(tmp_path):
     (tmp_path / "other" / RESULTS).write_text('{"something": "else"}')
     with pytest.raises(UserInputError, match="not written by llm-tui"):
         RunStore(tmp_path / "other").open(IDENTITY)
+    (tmp_path / "newer").mkdir()
+    (tmp_path / "newer" / RESULTS).write_text('{"format": "llm-tui-run/9", "identity": {}}')
+    with pytest.raises(UserInputError, match="does not fit the llm-tui run format"):
+        read_results(tmp_path / "newer")
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_format_1_run_is_read_migrated_and_never_rewritten(tmp_path):
+    run = tmp_path / "old"
+    shutil.copytree(FIXTURES / "run-a", run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    results = read_results(run)
+    assert results.migrated_from == "llm-tui-run/1" and results.task.name == "mmlu"
+    assert results.identity.subsets == list(results.subsets) and results.accuracy.answered > 0
+    records = load_records(run, results)
+    first = json.loads((run / "questions.jsonl").read_text().splitlines()[0])
+    rec = records[(first["subject"], first["index"])]
+    assert (rec.answer, rec.pick, rec.correct) == (first["answer"], first["predicted"], first["correct"])
+    assert rec.score_kind == "logit" and rec.gold == "ABCD".index(first["answer"])
+    with pytest.raises(UserInputError, match="format 1.*cannot be resumed"):
+        RunStore(run).open(results.identity)
+    assert [p for p, _ in list_runs(tmp_path)] == [run]
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -42,7 +42,9 @@ class LlmTuiApp(App[None]):
         settings: AppSettings | None = None,
         devices: list[Any] | None = None,
         counts: dict[str, int] | None = None,
+        tasks: list[Any] | None = None,
     ) -> None:
+        """``devices`` and ``counts`` given: no warm-up; ``tasks``: fixed catalogue rows (tests, snapshots)."""
         super().__init__()
         self.settings = settings or AppSettings.load()
         self.warmup_result: WarmupDone | None = None
@@ -50,6 +52,15 @@ class LlmTuiApp(App[None]):
 
         self.models = ModelCache()  # shared by evaluation and chat: a model loaded once serves both
         self._injected = (devices, counts) if devices is not None else None
+        self._tasks = tasks
+
+    def task_rows(self) -> list[Any]:
+        """The task catalogue, each task with its data state (a few file checks: no download, no dataset read)."""
+        if self._tasks is not None:
+            return list(self._tasks)
+        from core.tasks.catalog import describe_tasks
+
+        return describe_tasks(self.settings.cache)
 
     def on_mount(self) -> None:
         if self._injected is not None:
@@ -125,7 +136,7 @@ class LlmTuiApp(App[None]):
         sections[1][1].extend(
             [
                 ("tab / shift+tab", "move between fields"),
-                ("space", "tick a subject or category"),
+                ("space", "tick a task, a subject or a category"),
                 ("enter", "pick the highlighted model"),
             ]
         )

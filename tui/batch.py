@@ -131,7 +131,9 @@ class BatchRenderer:
 
     def on_RunStarted(self, e: RunStarted) -> None:
         verb = "resuming" if e.resumed else "starting"
-        what = f"{len(e.subsets)} {e.task.subset_label}s" if len(e.subsets) > 1 else e.task.title
+        named = bool(e.subsets) and e.subsets[0].subset != e.task.name
+        plural = "s" if len(e.subsets) > 1 else ""
+        what = f"{len(e.subsets)} {e.task.subset_label}{plural}" if named else e.task.title
         self.print(
             f"{verb} run [bold]{e.run_dir}[/]: {e.task.name}, {e.total} documents in {what}"
             + (f", {e.done} already done" if e.done else "")

@@ -268,8 +268,8 @@ def _run_batch(ns: argparse.Namespace) -> int:
         cache = Path(ns.cache_dir).expanduser() if ns.cache_dir else None
         loaded = load_model(ns.model, ns.device, ns.dtype, ns.quant, cache, ns.trust_remote_code, render, cancel)
         console.print(
-            f"loaded [bold]{escape(ns.model)}[/] in {loaded.info.get('load_s', 0):.1f} s "
-            f"({loaded.device}, {loaded.dtype}); context {loaded.info.get('context_length')} tokens"
+            f"loaded [bold]{escape(ns.model)}[/] in {loaded.info.load_s or 0:.1f} s "
+            f"({loaded.device}, {loaded.dtype}); context {loaded.info.context_length} tokens"
         )
 
         def checkpoint(t: dict[str, Any]) -> None:

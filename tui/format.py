@@ -32,3 +32,38 @@ def percent(x: float | None) -> str:
 
 def rate(x: float | None, unit: str) -> str:
     return "-" if x is None else f"{x:,.1f} {unit}"
+
+
+METRIC_SHORT = {"exact_match": "em", "exact_match_flex": "em_flex"}
+
+
+def metric_short(metric: str) -> str:
+    """A metric's name where columns are narrow: acc, acc_norm, em (exact match), em_flex."""
+    return METRIC_SHORT.get(metric, metric)
+
+
+def state_mark(data_state: str) -> str:
+    """A task's data state, short: ✓ cached, ↓ fetched on the first run, hub (read through `datasets`)."""
+    if data_state == "cached":
+        return "✓"
+    if data_state == "not fetched":
+        return "↓"
+    if data_state.startswith("hub"):
+        return "hub"
+    return data_state[:3]
+
+
+def cut(text: str, width: int) -> str:
+    """``text`` on one line (whitespace collapsed), cut to ``width`` characters with an ellipsis."""
+    flat = " ".join(str(text).split())
+    if width <= 0:
+        return ""
+    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+
+
+def tail(text: str, width: int) -> str:
+    """The end of ``text`` on one line, cut from the left to ``width`` characters."""
+    flat = " ".join(str(text).split())
+    if width <= 0:
+        return ""
+    return flat if len(flat) <= width else "…" + flat[-(width - 1) :]

@@ -36,7 +36,7 @@ class StartRuns(Message):
 
 
 class DataSubjects(Message):
-    """The subjects (with question counts) of the data source typed on the setup screen, or why it failed."""
+    """The MMLU subjects (with question counts) of the data file typed on the setup screen, or why it failed."""
 
     def __init__(self, spec: str, counts: dict[str, int] | None, error: str | None = None) -> None:
         super().__init__()

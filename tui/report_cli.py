@@ -1,5 +1,8 @@
 """`llm-tui report RUN_DIR... --out DIR [--baseline RUN_DIR]`: charts (PNG, one PDF) and a Markdown summary.
 
+Runs of one task are compared run against run; runs of several tasks also get the models x tasks view (each
+task's primary metric per model), and each task with two or more runs its own comparison pages.
+
 Exit codes: 0 written, 2 bad input (one line `llm-tui: error: ...` on stderr, no traceback), 1 failure.
 """
 
@@ -19,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Compare two or more runs on the questions they share: mistake patterns (shared or random, with a "
             "permutation test), pairwise agreement, McNemar, letter bias, time and memory by configuration. "
+            "Runs of several tasks also get a models x tasks view (each task's primary metric with 95%% intervals, "
+            "time per task) and one comparison per task with two or more runs. "
             "Writes PNG charts, report.pdf (one chart per page), report.md and analysis.json into --out."
         ),
     )
@@ -58,12 +63,22 @@ def run_report(argv: list[str]) -> int:
         report = write_report(ns.runs, ns.out, ns.baseline, ns.permutations, ns.seed, command)
     except LlmTuiError as exc:
         return fail(str(exc), exc.exit_code)
-    test = report.analysis.overlap
-    print(f"compared {len(report.analysis.runs)} runs on {report.analysis.questions} common questions")
-    print(
-        f"mistakes: {VERDICTS[test.verdict]}: permutation {p_text(test.p_value, test.p_floor)}, "
-        f"{test.shared_wrong} shared vs {test.shared_wrong_expected:.1f} expected if independent"
-    )
+    matrix = report.matrix
+    if report.several_tasks:
+        print(
+            f"models x tasks: {len(matrix.models)} model configurations x {len(matrix.tasks)} tasks "
+            f"({len(matrix.cells)} runs: {', '.join(matrix.tasks)})"
+        )
+    for part in report.tasks:
+        a, test = part.analysis, part.analysis.overlap
+        where = f"{part.task}: " if report.several_tasks else ""
+        print(f"{where}compared {len(a.runs)} runs on {a.questions} common questions")
+        print(
+            f"{where}mistakes: {VERDICTS[test.verdict]}: permutation {p_text(test.p_value, test.p_floor)}, "
+            f"{test.shared_wrong} shared vs {test.shared_wrong_expected:.1f} expected if independent"
+        )
+    for notice in report.notices:
+        print(f"note: {notice}")
     print(f"wrote {report.pdf} ({report.pages} pages), {report.markdown}, {report.json}")
     print(f"      {len(report.charts)} PNG charts: {', '.join(p.name for p in report.charts)}")
     return EXIT_OK

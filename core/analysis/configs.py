@@ -1,8 +1,9 @@
 """Configuration comparison: time, memory and accuracy of runs side by side, with ratios to a baseline.
 
-Meant for runs of one model that differ in device, dtype or quantization (it works across models too,
-and says so in ``notes``). Timing is summed over the subjects every run answered, so runs over different
-subject lists are compared on the same work; accuracy is on the questions every run answered.
+Meant for runs of one model on one task that differ in device, dtype or quantization (it works across models
+too, and says so in ``notes``; across tasks it works but compares different work, and says so). Timing is
+summed over the subsets every run answered, so runs over different subset lists are compared on the same work;
+accuracy (share of documents right) is on the documents every run answered.
 
     table = compare_configs(load_runs(paths), baseline=None)   # float32 CPU run if any, else the first
 """
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserInputError
-from .load import Run, assign_labels
+from ..schema import Timing
+from .load import Run, assign_labels, tasks_of
 from .stats import wilson
 
 # Metrics with a ratio to the baseline: value / baseline value (so > 1 means more time, memory, speed...).
@@ -56,8 +58,8 @@ class ConfigRow:
     dtype: str
     quant: str
     gpu: str | None  # the GPU's name for CUDA runs
-    questions: int  # questions timed (all subjects compared)
-    wall_s: float | None  # wall-clock time spent scoring, summed over the compared subjects
+    questions: int  # documents timed (all subsets compared)
+    wall_s: float | None  # wall-clock time spent scoring, summed over the compared subsets
     cpu_s: float | None  # process CPU time (all cores) over the same batches
     gpu_s: float | None  # CUDA kernel time measured with events
     questions_per_s: float | None  # questions / wall_s
@@ -83,7 +85,7 @@ class ConfigComparison:
     baseline: str  # the baseline row's label
     baseline_reason: str  # "chosen", "the float32 CPU run", "the first run given"
     same_model: bool
-    subjects: tuple[str, ...]  # the subjects timed
+    subsets: tuple[str, ...]  # the subsets timed
     notes: tuple[str, ...]
 
     @property
@@ -105,7 +107,7 @@ def _max(values: list[Any]) -> int | None:
 
 
 def _gpu_name(run: Run) -> str | None:
-    gpu = (run.results.get("machine") or {}).get("gpu")
+    gpu = run.results.machine.get("gpu")
     if isinstance(gpu, dict):
         return gpu.get("name")
     return str(gpu) if gpu else None
@@ -138,27 +140,33 @@ def compare_configs(runs: Sequence[Run], baseline: str | Path | int | None = Non
     if any(not r.label for r in runs):
         assign_labels(list(runs))
     notes: list[str] = []
+    tasks = tasks_of(runs)
+    if len(tasks) > 1:
+        notes.append(
+            f"the runs are of different tasks ({', '.join(tasks)}), so they did different work; compare runs of "
+            "one task, or use the models x tasks view"
+        )
     answered = [{k[0] for k in r.records} for r in runs]
-    subjects = set.intersection(*answered)
-    if any(a != subjects for a in answered):
-        notes.append(f"timing is summed over the {len(subjects)} subject(s) every run answered")
+    subsets = set.intersection(*answered)
+    if any(a != subsets for a in answered):
+        notes.append(f"timing is summed over the {len(subsets)} subset(s) every run answered")
     common = set.intersection(*(set(r.records) for r in runs))
     models = {r.model for r in runs}
     if len(models) > 1:
         notes.append("the runs are of different models, so the ratios compare models as well as configurations")
     rows = []
     for r in runs:
-        per_subject = r.results.get("subjects") or {}
-        timings = [(per_subject.get(s) or {}).get("timing") for s in sorted(subjects)]
-        if not subjects or any(t is None for t in timings):
-            timings = [r.results.get("timing") or {}]
-            notes.append(f"{r.label}: no per-subject timing; its whole-run timing is used")
-        t: list[dict[str, Any]] = [x for x in timings if x]
-        wall = _sum([x.get("wall_s") for x in t])
-        questions = int(_sum([x.get("questions") for x in t]) or 0)
-        tokens = _sum([x.get("prompt_tokens") for x in t])
+        per_subset = r.results.subsets
+        timings: list[Timing | None] = [per_subset[s].timing if s in per_subset else None for s in sorted(subsets)]
+        if not subsets or any(t is None or not t.questions for t in timings):
+            timings = [r.results.timing]
+            notes.append(f"{r.label}: no per-subset timing; its whole-run timing is used")
+        t = [x for x in timings if x is not None]
+        wall = _sum([x.wall_s for x in t])
+        questions = int(_sum([x.questions for x in t]) or 0)
+        tokens = _sum([x.prompt_tokens for x in t])
         keys = common or set(r.records)
-        correct = sum(1 for k in keys if r.records[k].get("correct"))
+        correct = sum(1 for k in keys if r.records[k].correct)
         lo, hi = wilson(correct, len(keys))
         rows.append(
             dict(
@@ -171,14 +179,14 @@ def compare_configs(runs: Sequence[Run], baseline: str | Path | int | None = Non
                 gpu=_gpu_name(r),
                 questions=questions,
                 wall_s=wall,
-                cpu_s=_sum([x.get("cpu_s") for x in t]),
-                gpu_s=_sum([x.get("gpu_s") for x in t]),
+                cpu_s=_sum([x.cpu_s for x in t]),
+                gpu_s=_sum([x.gpu_s for x in t]),
                 questions_per_s=questions / wall if wall else None,
-                tokens_per_s=tokens / wall if wall and tokens is not None else None,
-                peak_rss_bytes=_max([x.get("peak_rss_bytes") for x in t]),
-                peak_gpu_bytes=_max([x.get("peak_gpu_bytes") for x in t]),
-                load_s=(r.results.get("timing") or {}).get("load_s"),
-                model_bytes=(r.results.get("model") or {}).get("memory_bytes"),
+                tokens_per_s=tokens / wall if wall and tokens else None,
+                peak_rss_bytes=_max([x.peak_rss_bytes or None for x in t]),
+                peak_gpu_bytes=_max([x.peak_gpu_bytes for x in t]),
+                load_s=r.results.timing.load_s,
+                model_bytes=r.results.model.memory_bytes,
                 accuracy=correct / len(keys) if keys else None,
                 accuracy_questions=len(keys),
                 ci_low=lo,
@@ -204,6 +212,6 @@ def compare_configs(runs: Sequence[Run], baseline: str | Path | int | None = Non
         baseline=base["label"],
         baseline_reason=reason,
         same_model=len(models) == 1,
-        subjects=tuple(sorted(subjects)),
+        subsets=tuple(sorted(subsets)),
         notes=tuple(dict.fromkeys(notes)),
     )

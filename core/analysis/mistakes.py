@@ -1,10 +1,13 @@
-"""Mistake patterns across runs on their common questions: are errors shared (systematic) or random?
+"""Mistake patterns across runs of one task on their common documents: are errors shared (systematic) or random?
 
     analysis = analyse(load_runs(paths))        # or analyse(align(runs))
     analysis.overlap.p_value, analysis.pairs[0].kappa, analysis.letters[0].p_value, ...
 
-Everything is computed on the questions all runs answered (see ``load.align``). "Wrong" means the run's
-predicted letter was not the right one.
+Everything is computed on the documents all runs answered (see ``load.align``). "Wrong" means the record is not
+``correct`` (the task's primary metric read as right/wrong). Strata are the task's subsets (MMLU's subjects;
+one subset for most tasks). The letter analyses (letter bias, same wrong letter, the per-right-letter overlap
+test) need choice labels: for generative tasks (GSM8K) and questions with several right answers they are left
+out, and ``Analysis.letters_note`` says why.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .load import LETTERS, Aligned, Run, align
+from .load import Aligned, Run, align
 from .stats import (
     McNemar,
     chi2_sf,
@@ -58,9 +61,9 @@ class RunSummary:
     device: str
     dtype: str
     quant: str
-    overall: Accuracy  # on the common questions, with a Wilson 95% interval
-    subjects: dict[str, Accuracy]
-    reported_accuracy: float | None  # results.json's micro accuracy over everything this run answered
+    overall: Accuracy  # share right on the common questions, with a Wilson 95% interval
+    subsets: dict[str, Accuracy]
+    reported_accuracy: float | None  # results.json's primary metric (micro) over everything this run answered
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,8 @@ class OverlapTest:
     """How many runs got each question wrong, observed vs expected if runs erred independently.
 
     The null model: each run errs independently of the others, at its own error rate within each stratum
-    (``strata`` = "subject": its wrong count in a subject over that subject's common questions; or
-    "subject+answer": within a subject and right letter, which takes letter bias out of the comparison).
+    (``strata`` = "subset": its wrong count in a subset over that subset's common documents; or
+    "subset+answer": within a subset and right letter, which takes letter bias out of the comparison).
     For a question the number of runs wrong is then Poisson-binomial(p_1, ..., p_N) at its stratum's
     rates; ``expected`` sums these over questions.
 
@@ -90,7 +93,7 @@ class OverlapTest:
     """
 
     labels: tuple[str, ...]
-    strata: str  # "subject" or "subject+answer"
+    strata: str  # "subset" or "subset+answer"
     questions: int
     observed: tuple[int, ...]  # observed[k] = questions that exactly k runs got wrong, k = 0..N
     expected: tuple[float, ...]  # the same, expected under independence
@@ -106,7 +109,7 @@ class OverlapTest:
     chi2_p: float | None  # asymptotic chi-square p-value (None when df < 1)
     chi2_permutation_p: float | None  # the chi-square statistic's p-value under the permutations
     bins: tuple[tuple[int, int], ...]  # the pooled bins (lo, hi) of k
-    by_subject: dict[str, dict[str, list[float]]]  # subject -> {"observed": [...], "expected": [...]}
+    by_subset: dict[str, dict[str, list[float]]]  # subset -> {"observed": [...], "expected": [...]}
 
     @property
     def verdict(self) -> str:
@@ -145,8 +148,8 @@ class PairStats:
     jaccard: float | None  # |wrong_a & wrong_b| / |wrong_a | wrong_b|; None when neither is ever wrong
     agreement: float  # share of questions where both are right or both are wrong
     kappa: float | None  # Cohen's kappa on correct/incorrect (not on the letters)
-    letter_agreement: float  # share of questions where both chose the same letter
-    same_wrong_letter: int  # questions both got wrong with the same wrong letter
+    letter_agreement: float | None  # share of questions where both chose the same letter (None: no letters)
+    same_wrong_letter: int | None  # questions both got wrong with the same wrong letter (None: no letters)
     same_wrong_letter_rate: float | None  # same_wrong_letter / both_wrong
     same_wrong_letter_chance: float | None  # the rate expected by chance (see ``pairwise``)
     same_wrong_letter_p: float | None  # one-sided: P(at least this many matches by chance)
@@ -162,22 +165,22 @@ class PairStats:
 
 @dataclass(frozen=True)
 class QuestionRef:
-    subject: str
-    index: int
+    subset: str
+    doc_id: int
     question: str
-    answer: str  # the right letter
-    predicted: tuple[str, ...]  # each run's letter, in run order
+    answer: str  # the right answer's label (a letter, or GSM8K's number)
+    picks: tuple[str, ...]  # each run's answer, in run order
     right_by: str | None = None  # for "only one run right": that run's label
 
 
 @dataclass(frozen=True)
-class SubjectMistakes:
-    """Per subject: the questions every run got wrong, and those only one run got right."""
+class SubsetMistakes:
+    """Per subset: the questions every run got wrong, and those only one run got right."""
 
-    subject: str
+    subset: str
     questions: int
     all_wrong: tuple[QuestionRef, ...]
-    all_wrong_expected: float  # under independence at the per-subject rates
+    all_wrong_expected: float  # under independence at the per-subset rates
     only_one_right: tuple[QuestionRef, ...]
     only_one_right_expected: float
     only_right_by: dict[str, int]  # run label -> how many of only_one_right it was
@@ -208,15 +211,26 @@ class LetterBias:
 
 @dataclass(frozen=True)
 class Analysis:
+    task: str  # the task's name ("mmlu", "gsm8k"...)
+    task_title: str  # "MMLU", "GSM8K (chain of thought)"
+    metric: str  # the task's primary metric, which decides right/wrong
+    kind: str  # "letter_choice", "choice_loglik" or "generate_until"
+    subset_label: str  # what the task calls a subset ("subject" for MMLU)
     runs: tuple[RunSummary, ...]
-    subjects: tuple[str, ...]
-    questions: int  # common questions
-    overlap: OverlapTest  # null: independent errors at per-subject rates (the headline test)
-    overlap_by_letter: OverlapTest  # null: per-subject-and-right-letter rates (letter bias taken out)
+    subsets: tuple[str, ...]
+    questions: int  # common documents
+    chance: float | None  # the score of uniform random picks on these documents (None: generative)
+    overlap: OverlapTest  # null: independent errors at per-subset rates (the headline test)
+    overlap_by_letter: OverlapTest | None  # null: per-subset-and-right-letter rates; None without letters
     pairs: tuple[PairStats, ...]  # every unordered pair, in run order (0,1), (0,2), ..., (1,2), ...
-    mistakes: tuple[SubjectMistakes, ...]
-    letters: tuple[LetterBias, ...]
+    mistakes: tuple[SubsetMistakes, ...]
+    letters: tuple[LetterBias, ...]  # empty when letters_note is set
+    letters_note: str | None  # why the letter analyses do not apply ("not applicable: ..."), else None
     notices: tuple[str, ...]
+
+    @property
+    def letters_applicable(self) -> bool:
+        return self.letters_note is None
 
     @property
     def labels(self) -> list[str]:
@@ -244,8 +258,9 @@ class Analysis:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for name in ("overlap", "overlap_by_letter"):
-            test: OverlapTest = getattr(self, name)
-            data[name]["verdict"] = test.verdict
+            test: OverlapTest | None = getattr(self, name)
+            if test is not None:
+                data[name]["verdict"] = test.verdict
         return data
 
 
@@ -256,10 +271,10 @@ def _accuracy(correct: int, n: int) -> Accuracy:
 
 def summaries(aligned: Aligned) -> list[RunSummary]:
     out = []
-    slices = aligned.subject_slices()
+    slices = aligned.subset_slices()
     for r, run in enumerate(aligned.runs):
         right = ~aligned.wrong[r]
-        subjects = {s: _accuracy(int(right[idx].sum()), len(idx)) for s, idx in slices.items()}
+        subsets = {s: _accuracy(int(right[idx].sum()), len(idx)) for s, idx in slices.items()}
         out.append(
             RunSummary(
                 run.label,
@@ -269,28 +284,28 @@ def summaries(aligned: Aligned) -> list[RunSummary]:
                 run.dtype,
                 run.quant,
                 _accuracy(int(right.sum()), right.size),
-                subjects,
-                (run.results.get("accuracy") or {}).get("micro"),
+                subsets,
+                run.results.accuracy.micro,
             )
         )
     return out
 
 
 def _rates(aligned: Aligned) -> dict[str, np.ndarray]:
-    """Per subject, each run's error rate on that subject's common questions."""
-    return {s: aligned.wrong[:, idx].mean(axis=1) for s, idx in aligned.subject_slices().items()}
+    """Per subset, each run's error rate on that subset's common documents."""
+    return {s: aligned.wrong[:, idx].mean(axis=1) for s, idx in aligned.subset_slices().items()}
 
 
-STRATA = ("subject", "subject+answer")
+STRATA = ("subset", "subset+answer")
 
 
 def _strata(aligned: Aligned, strata: str) -> dict[str, np.ndarray]:
-    if strata == "subject":
-        return aligned.subject_slices()
-    if strata == "subject+answer":
+    if strata == "subset":
+        return aligned.subset_slices()
+    if strata == "subset+answer":
         answers = np.array(aligned.answers)
         out = {}
-        for s, idx in aligned.subject_slices().items():
+        for s, idx in aligned.subset_slices().items():
             for letter in sorted(set(answers[idx].tolist())):
                 out[f"{s}/{letter}"] = idx[answers[idx] == letter]
         return out
@@ -298,7 +313,7 @@ def _strata(aligned: Aligned, strata: str) -> dict[str, np.ndarray]:
 
 
 def overlap_test(
-    aligned: Aligned, permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0, strata: str = "subject"
+    aligned: Aligned, permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0, strata: str = "subset"
 ) -> OverlapTest:
     """The observed vs independent distribution of "how many runs got this question wrong", and its tests."""
     n_runs = len(aligned.runs)
@@ -312,12 +327,12 @@ def overlap_test(
         expected_q[idx] = poisson_binomial((w / len(idx)).tolist())
         shared_expected += float((w.sum() ** 2 - (w**2).sum()) / 2 / len(idx))
     expected = expected_q.sum(axis=0)
-    by_subject = {
+    by_subset = {
         s: {
             "observed": np.bincount(counts[idx], minlength=n_runs + 1).astype(float).tolist(),
             "expected": expected_q[idx].sum(axis=0).tolist(),
         }
-        for s, idx in aligned.subject_slices().items()
+        for s, idx in aligned.subset_slices().items()
     }
     shared = int(((counts.astype(np.int64) ** 2).sum() - counts.sum()) // 2)
 
@@ -354,7 +369,7 @@ def overlap_test(
         chi2_p=chi2_p,
         chi2_permutation_p=chi2_perm_p,
         bins=tuple(bins),
-        by_subject=by_subject,
+        by_subset=by_subset,
     )
 
 
@@ -391,14 +406,15 @@ def _permute(
 
 def _wrong_letter_chance(aligned: Aligned) -> list[dict[str, dict[str, float]]]:
     """Per run: P(letter | wrong, right letter = t), estimated from the run's own wrong answers."""
+    labels = aligned.choice_labels
+    answers = np.array(aligned.answers)
     out = []
     for r in range(len(aligned.runs)):
         table: dict[str, dict[str, float]] = {}
-        for t in LETTERS:
-            mask = aligned.wrong[r] & (np.array(aligned.answers) == t)
-            letters = aligned.predicted[r][mask]
-            total = len(letters)
-            table[t] = {x: float((letters == x).sum()) / total for x in LETTERS if x != t} if total else {}
+        for t in labels:
+            picks = aligned.picks[r][aligned.wrong[r] & (answers == t)]
+            total = len(picks)
+            table[t] = {x: float((picks == x).sum()) / total for x in labels if x != t} if total else {}
         out.append(table)
     return out
 
@@ -409,10 +425,13 @@ def pairwise(aligned: Aligned) -> list[PairStats]:
     Same wrong letter: among questions both runs got wrong, how often they chose the same (wrong) letter.
     Its chance rate for a question whose right letter is t is sum_l P_a(l | wrong, t) P_b(l | wrong, t),
     each run's wrong-letter preferences estimated from its own wrong answers on questions with right letter
-    t (so a shared bias towards "A" is not mistaken for shared reasoning); uniform guessing would give 1/3.
-    ``same_wrong_letter_p`` is the exact Poisson-binomial tail of the matches under that chance.
+    t (so a shared bias towards "A" is not mistaken for shared reasoning); uniform guessing among four choices
+    would give 1/3. ``same_wrong_letter_p`` is the exact Poisson-binomial tail of the matches under that chance.
+    Without choice labels (generative tasks) the letter fields are None.
     """
-    chance_tables = _wrong_letter_chance(aligned)
+    letters = aligned.letters_applicable
+    labels = aligned.choice_labels
+    chance_tables = _wrong_letter_chance(aligned) if letters else []
     answers = np.array(aligned.answers)
     n = len(aligned.keys)
     out = []
@@ -424,11 +443,20 @@ def pairwise(aligned: Aligned) -> list[PairStats]:
             b_only = int((~wa & wb).sum())
             both_right = n - both_wrong - a_only - b_only
             union = both_wrong + a_only + b_only
-            pa, pb = aligned.predicted[a], aligned.predicted[b]
-            bw = np.flatnonzero(wa & wb)
-            same = int((pa[bw] == pb[bw]).sum())
-            ta, tb = chance_tables[a], chance_tables[b]
-            probs = [sum(ta[answers[q]].get(x, 0.0) * tb[answers[q]].get(x, 0.0) for x in LETTERS) for q in bw]
+            letter_agreement = same = same_rate = same_chance = same_p = None
+            if letters:
+                pa, pb = aligned.picks[a], aligned.picks[b]
+                bw = np.flatnonzero(wa & wb)
+                same = int((pa[bw] == pb[bw]).sum())
+                ta, tb = chance_tables[a], chance_tables[b]
+                probs = [
+                    sum(ta.get(answers[q], {}).get(x, 0.0) * tb.get(answers[q], {}).get(x, 0.0) for x in labels)
+                    for q in bw
+                ]
+                letter_agreement = float((pa == pb).mean())
+                same_rate = same / both_wrong if both_wrong else None
+                same_chance = float(np.mean(probs)) if probs else None
+                same_p = poisson_binomial_sf(same, probs) if probs else None
             out.append(
                 PairStats(
                     a=aligned.runs[a].label,
@@ -441,11 +469,11 @@ def pairwise(aligned: Aligned) -> list[PairStats]:
                     jaccard=both_wrong / union if union else None,
                     agreement=(both_wrong + both_right) / n,
                     kappa=cohen_kappa(both_right, b_only, a_only, both_wrong),
-                    letter_agreement=float((pa == pb).mean()),
+                    letter_agreement=letter_agreement,
                     same_wrong_letter=same,
-                    same_wrong_letter_rate=same / both_wrong if both_wrong else None,
-                    same_wrong_letter_chance=float(np.mean(probs)) if probs else None,
-                    same_wrong_letter_p=poisson_binomial_sf(same, probs) if probs else None,
+                    same_wrong_letter_rate=same_rate,
+                    same_wrong_letter_chance=same_chance,
+                    same_wrong_letter_p=same_p,
                     accuracy_a=1 - float(wa.mean()),
                     accuracy_b=1 - float(wb.mean()),
                     mcnemar=mcnemar(b_only, a_only),
@@ -454,11 +482,11 @@ def pairwise(aligned: Aligned) -> list[PairStats]:
     return out
 
 
-def hard_questions(aligned: Aligned) -> list[SubjectMistakes]:
+def hard_questions(aligned: Aligned) -> list[SubsetMistakes]:
     rates = _rates(aligned)
     labels = aligned.labels
     out = []
-    for s, idx in aligned.subject_slices().items():
+    for s, idx in aligned.subset_slices().items():
         w = aligned.wrong[:, idx]
         counts = w.sum(axis=0)
         p = rates[s]
@@ -467,10 +495,9 @@ def hard_questions(aligned: Aligned) -> list[SubjectMistakes]:
 
         def ref(j: int, right_by: str | None = None, idx: np.ndarray = idx) -> QuestionRef:
             q = int(idx[j])
-            subject, index = aligned.keys[q]
-            return QuestionRef(
-                subject, index, aligned.questions[q], aligned.answers[q], tuple(aligned.predicted[:, q]), right_by
-            )
+            subset, doc_id = aligned.keys[q]
+            picks = tuple(str(x) for x in aligned.picks[:, q])
+            return QuestionRef(subset, doc_id, aligned.questions[q], aligned.answers[q], picks, right_by)
 
         all_wrong = tuple(ref(j) for j in np.flatnonzero(counts == len(labels)))
         only = []
@@ -480,39 +507,54 @@ def hard_questions(aligned: Aligned) -> list[SubjectMistakes]:
             by[labels[r]] += 1
             only.append(ref(j, labels[r]))
         out.append(
-            SubjectMistakes(s, len(idx), all_wrong, all_wrong_p * len(idx), tuple(only), one_right_p * len(idx), by)
+            SubsetMistakes(s, len(idx), all_wrong, all_wrong_p * len(idx), tuple(only), one_right_p * len(idx), by)
         )
     return out
 
 
 def letter_bias(aligned: Aligned) -> list[LetterBias]:
+    """Each run's letters against the right letters; [] when the task has no choice labels."""
+    if not aligned.letters_applicable:
+        return []
+    labels = aligned.choice_labels
     answers = np.array(aligned.answers)
-    truth = {x: int((answers == x).sum()) for x in LETTERS}
+    truth = {x: int((answers == x).sum()) for x in labels}
     n = len(answers)
     out = []
     for r, run in enumerate(aligned.runs):
-        pred = {x: int((aligned.predicted[r] == x).sum()) for x in LETTERS}
-        used = [x for x in LETTERS if truth[x] > 0]
-        chi2 = pearson_chi2([pred[x] for x in LETTERS], [truth[x] for x in LETTERS])
+        pred = {x: int((aligned.picks[r] == x).sum()) for x in labels}
+        used = [x for x in labels if truth[x] > 0]
+        chi2 = pearson_chi2([pred[x] for x in labels], [truth[x] for x in labels])
         df = len(used) - 1
         p = (0.0 if math.isinf(chi2) else chi2_sf(chi2, df)) if df >= 1 else None
-        favourite = max(LETTERS, key=lambda x: (pred[x], -LETTERS.index(x)))
+        favourite = max(labels, key=lambda x: (pred[x], -labels.index(x)))
         out.append(LetterBias(run.label, n, pred, truth, chi2, df, p, favourite))
     return out
 
 
 def analyse(runs: Sequence[Run] | Aligned, permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0) -> Analysis:
-    """Everything above, on the questions the runs have in common (UserInputError if fewer than 2 runs
-    or none in common)."""
+    """Everything above, on the documents the runs have in common (UserInputError if fewer than 2 runs, runs
+    of different tasks, or none in common)."""
     aligned = runs if isinstance(runs, Aligned) else align(runs)
+    task = aligned.task
+    by_letter = None
+    if aligned.letters_applicable:
+        by_letter = overlap_test(aligned, permutations, seed, strata="subset+answer")
     return Analysis(
+        task=task.name,
+        task_title=task.title,
+        metric=task.primary_metric,
+        kind=task.kind,
+        subset_label=task.subset_label,
         runs=tuple(summaries(aligned)),
-        subjects=aligned.subjects,
+        subsets=aligned.subsets,
         questions=len(aligned.keys),
+        chance=aligned.chance,
         overlap=overlap_test(aligned, permutations, seed),
-        overlap_by_letter=overlap_test(aligned, permutations, seed, strata="subject+answer"),
+        overlap_by_letter=by_letter,
         pairs=tuple(pairwise(aligned)),
         mistakes=tuple(hard_questions(aligned)),
         letters=tuple(letter_bias(aligned)),
+        letters_note=aligned.letters_note,
         notices=aligned.notices,
     )

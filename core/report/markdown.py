@@ -1,45 +1,40 @@
-"""The report's Markdown summary: every table of the analysis and configuration comparison, with p-values."""
+"""The report's Markdown: per task, every table of the mistake analysis and configuration comparison, with
+p-values (``task_section``); the whole document (``render``), with the models x tasks tables first when the runs
+cover several tasks (``matrix_markdown``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from ..analysis import VERDICTS, Analysis, ConfigComparison, OverlapTest, QuestionRef
+from ..analysis import VERDICTS, Analysis, ConfigComparison, OverlapTest, QuestionRef, TaskMatrix
 from ..analysis.load import Run
+from .matrix_markdown import matrix_lines
 from .text import fixed, fmt_p, mebibytes, num, p_text, pct, ratio
+from .text import interval as _interval
+from .text import md_cell as _cell
+from .text import md_table as _table
 
-MAX_LISTED = 10  # questions listed per subject and kind; the rest are counted
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return out + [""]
-
-
-def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _interval(lo: float, hi: float) -> str:
-    return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+MAX_LISTED = 10  # questions listed per subset and kind; the rest are counted
 
 
 def _machine(run: Run) -> str:
-    m = run.results.get("machine") or {}
+    m = run.results.machine
     gpu = m.get("gpu")
     gpu_name = gpu.get("name") if isinstance(gpu, dict) else gpu
     cpu = f"{m.get('cpu') or '?'} ({m.get('cpu_count') or '?'} cores)"
     return f"{cpu}, {gpu_name}" if gpu_name else cpu
 
 
-def overlap_lines(test: OverlapTest) -> list[str]:
-    rates = "per-subject" if test.strata == "subject" else "per-subject-and-right-letter"
+def overlap_lines(test: OverlapTest, unit: str = "subject") -> list[str]:
+    """``unit``: what the task calls a subset ("subject" for MMLU, "subset" for most tasks)."""
+    by_subset = test.strata == "subset"
+    rates = f"per-{unit}" if by_subset else f"per-{unit}-and-right-letter"
     ratio_text = f" ({test.excess_shared:.2f}x)" if test.excess_shared is not None else ""
     lines = [
         f"- **Null: independent errors at {rates} rates. Permutation test {p_text(test.p_value, test.p_floor)}** "
         f"(two-sided; {test.permutations} shuffles of each run's right/wrong marks within "
-        f"{'subject' if test.strata == 'subject' else 'subject and right letter'}, seed {test.seed}): "
+        f"{unit if by_subset else unit + ' and right letter'}, seed {test.seed}): "
         f"{VERDICTS[test.verdict]}. Shared mistakes (pairs of runs wrong on the same question): "
         f"{test.shared_wrong} observed vs {test.shared_wrong_expected:.1f} expected{ratio_text}; "
         f"one-sided p (more shared) = {fmt_p(test.p_more)}, p (fewer shared) = {fmt_p(test.p_fewer)}.",
@@ -62,38 +57,40 @@ def _question(q: QuestionRef, labels: Sequence[str], width: int = 110) -> str:
     text = " ".join(q.question.split())
     if len(text) > width:
         text = text[: width - 1] + "…"
-    picks = ", ".join(f"{label}: {p}" for label, p in zip(labels, q.predicted, strict=True))
+    picks = ", ".join(f"{label}: {p}" for label, p in zip(labels, q.picks, strict=True))
     who = f"; only {q.right_by} right" if q.right_by else ""
-    return f"  - #{q.index} (right {q.answer}; {picks}{who}): {_cell(text)}"
+    return f"  - #{q.doc_id} (right {q.answer}; {picks}{who}): {_cell(text)}"
 
 
-def render(
-    analysis: Analysis,
-    comparison: ConfigComparison,
-    runs: Sequence[Run],
-    charts: Sequence[tuple[str, str]],
-    pdf_name: str,
-    command: str | None = None,
-) -> str:
-    """The summary; ``charts`` = (file name, title) of each PNG, linked relative to the Markdown file."""
+@dataclass(frozen=True)
+class Section:
+    """One task's part of the report: its analysis, configuration table, runs and chart files (kind -> file)."""
+
+    analysis: Analysis
+    comparison: ConfigComparison
+    runs: Sequence[Run]
+    images: dict[str, str]
+
+
+def _image(images: dict[str, str], kind: str, alt: str) -> list[str]:
+    return [f"![{alt}]({images[kind]})", ""] if kind in images else []
+
+
+def task_section(section: Section, level: int = 2) -> list[str]:
+    """Every table of one task's comparison, with headings at ``level`` (2: ``##``)."""
+    analysis, comparison, runs, images = section.analysis, section.comparison, section.runs, section.images
+    h = "#" * level
+    unit = analysis.subset_label
     labels = analysis.labels
-    md: list[str] = ["# llm-tui report: comparing runs", ""]
-    if command:
-        md += [f"Produced by `{command}`.", ""]
-    md += [
-        f"{len(runs)} runs compared on the **{analysis.questions} questions they all answered** "
-        f"({', '.join(analysis.subjects)}). Charts: [{pdf_name}]({pdf_name}) (one per page) and the PNG files "
-        "listed at the end.",
-        "",
-    ]
+    md: list[str] = []
     for notice in analysis.notices:
         md.append(f"> note: {notice}")
     if analysis.notices:
         md.append("")
 
-    md += ["## Runs", ""]
+    md += [f"{h} Runs", ""]
     md += _table(
-        ["run", "model", "device", "dtype", "quant", "machine", "folder", "answered", "accuracy (common)", "95% CI"],
+        ["run", "model", "device", "dtype", "quant", "machine", "folder", "answered", "right (common)", "95% CI"],
         [
             [
                 s.label,
@@ -110,108 +107,103 @@ def render(
             for s, r in zip(analysis.runs, runs, strict=True)
         ],
     )
+    md += _image(images, "accuracy_overall", "overall accuracy")
 
-    md += ["## Accuracy per subject", "", "Accuracy with its 95% Wilson interval, on the common questions.", ""]
+    md += [f"{h} Accuracy per {unit}", "", "Share of documents right, with its 95% Wilson interval, on the common "
+           "documents.", ""]  # fmt: skip
     md += _table(
-        ["subject", "questions", *labels],
+        [unit, "documents", *labels],
         [
-            [s, analysis.runs[0].subjects[s].questions]
+            [s, analysis.runs[0].subsets[s].questions]
             + [
-                f"{pct(r.subjects[s].accuracy)} {_interval(r.subjects[s].ci_low, r.subjects[s].ci_high)}"
+                f"{pct(r.subsets[s].accuracy)} {_interval(r.subsets[s].ci_low, r.subsets[s].ci_high)}"
                 for r in analysis.runs
             ]
-            for s in analysis.subjects
+            for s in analysis.subsets
         ],
     )
-    md += ["![accuracy per subject](accuracy_by_subject.png)", ""]
+    md += _image(images, "accuracy_by_subset", f"accuracy per {unit}")
 
-    md += ["## Are mistakes shared (systematic) or random?", ""]
-    md += overlap_lines(analysis.overlap)
-    md += overlap_lines(analysis.overlap_by_letter)
-    md += [
-        "",
-        "The second test takes letter bias out: a run that always answers A is wrong on exactly the questions "
-        "whose answer is not A, so two letter-biased runs can look systematic (or anti-systematic) for that "
-        "reason alone.",
-        "",
-    ]
+    md += [f"{h} Are mistakes shared (systematic) or random?", ""]
+    md += overlap_lines(analysis.overlap, unit)
+    by_letter = analysis.overlap_by_letter
+    if by_letter is not None:
+        md += overlap_lines(by_letter, unit)
+        md += [
+            "",
+            "The second test takes letter bias out: a run that always answers A is wrong on exactly the questions "
+            "whose answer is not A, so two letter-biased runs can look systematic (or anti-systematic) for that "
+            "reason alone.",
+            "",
+        ]
+    else:
+        md += ["", f"The test with letter bias taken out is left out ({analysis.letters_note}).", ""]
     n = len(labels)
+    header = [f"runs wrong (of {n})", "observed", f"expected (per-{unit} rates)"]
+    if by_letter is not None:
+        header.append(f"expected (per-{unit}-and-letter)")
     md += _table(
-        [f"runs wrong (of {n})", "observed", "expected (per-subject rates)", "expected (per-subject-and-letter)"],
+        header,
         [
-            [
-                k,
-                analysis.overlap.observed[k],
-                fixed(analysis.overlap.expected[k], 1),
-                fixed(analysis.overlap_by_letter.expected[k], 1),
-            ]
+            [k, analysis.overlap.observed[k], fixed(analysis.overlap.expected[k], 1)]
+            + ([fixed(by_letter.expected[k], 1)] if by_letter is not None else [])
             for k in range(n + 1)
         ],
     )
-    md += ["![overlap distribution](overlap.png)", ""]
+    md += _image(images, "overlap", "overlap distribution")
 
-    md += ["## Pairwise agreement", ""]
-    md += [
+    md += [f"{h} Pairwise agreement", ""]
+    letters = analysis.letters_applicable
+    intro = (
         "Jaccard = both wrong / either wrong. Agreement and Cohen's kappa are on correct/incorrect (not on the "
-        "letters). Same wrong letter: of the questions both got wrong, how often they chose the same letter, vs "
-        "the chance rate from each run's own wrong-letter preferences (uniform guessing: 33.3%), with the "
-        "one-sided p of at least that many matches.",
-        "",
-    ]
-    md += _table(
-        [
-            "pair",
-            "both wrong",
-            "only A wrong",
-            "only B wrong",
-            "both right",
-            "Jaccard",
-            "agreement",
-            "kappa",
-            "same letter",
-            "same wrong letter",
-            "chance",
-            "p",
-        ],
-        [
-            [
-                f"A = {p.a}, B = {p.b}",
-                p.both_wrong,
-                p.a_wrong_only,
-                p.b_wrong_only,
-                p.both_right,
-                fixed(p.jaccard, 3),
-                pct(p.agreement),
-                fixed(p.kappa, 3),
+        "letters)."
+    )
+    if letters:
+        intro += (
+            " Same wrong letter: of the questions both got wrong, how often they chose the same letter, vs the chance "
+            "rate from each run's own wrong-letter preferences (uniform guessing among four choices: 33.3%), with "
+            "the one-sided p of at least that many matches."
+        )
+    else:
+        intro += f" Same letter and same wrong letter: {analysis.letters_note}."
+    md += [intro, ""]
+    header = ["pair", "both wrong", "only A wrong", "only B wrong", "both right", "Jaccard", "agreement", "kappa"]
+    if letters:
+        header += ["same letter", "same wrong letter", "chance", "p"]
+    rows = []
+    for p in analysis.pairs:
+        row: list[object] = [
+            f"A = {p.a}, B = {p.b}",
+            p.both_wrong,
+            p.a_wrong_only,
+            p.b_wrong_only,
+            p.both_right,
+            fixed(p.jaccard, 3),
+            pct(p.agreement),
+            fixed(p.kappa, 3),
+        ]
+        if letters:
+            row += [
                 pct(p.letter_agreement),
                 f"{p.same_wrong_letter}/{p.both_wrong} ({pct(p.same_wrong_letter_rate)})",
                 pct(p.same_wrong_letter_chance),
                 fmt_p(p.same_wrong_letter_p),
             ]
-            for p in analysis.pairs
-        ],
-    )
-    md += ["![Jaccard](pairwise_jaccard.png) ![kappa](pairwise_kappa.png)", ""]
+        rows.append(row)
+    md += _table(header, rows)
+    jac = _image(images, "pairwise_jaccard", "Jaccard")
+    kap = _image(images, "pairwise_kappa", "kappa")
+    if jac or kap:
+        md += [" ".join(x[0] for x in (jac, kap) if x), ""]
 
-    md += ["## Is one run really better? (McNemar)", ""]
+    md += [f"{h} Is one run really better? (McNemar)", ""]
     md += [
         "McNemar's test on the discordant questions: exact binomial below 25 of them, else chi-square with "
         "continuity correction (1 df). Two-sided.",
         "",
     ]
     md += _table(
-        [
-            "A",
-            "B",
-            "accuracy A",
-            "accuracy B",
-            "A - B",
-            "A right, B wrong",
-            "A wrong, B right",
-            "test",
-            "statistic",
-            "p",
-        ],
+        ["A", "B", "right A", "right B", "A - B", "A right, B wrong", "A wrong, B right", "test", "statistic", "p"],
         [
             [
                 p.a,
@@ -229,12 +221,12 @@ def render(
         ],
     )
 
-    md += ["## Questions every run got wrong, and questions only one run got right", ""]
+    md += [f"{h} Questions every run got wrong, and questions only one run got right", ""]
     md += _table(
-        ["subject", "questions", "all wrong", "expected if independent", "only one right", "expected", *labels],
+        [unit, "documents", "all wrong", "expected if independent", "only one right", "expected", *labels],
         [
             [
-                m.subject,
+                m.subset,
                 m.questions,
                 len(m.all_wrong),
                 fixed(m.all_wrong_expected, 1),
@@ -249,7 +241,7 @@ def render(
     for m in analysis.mistakes:
         if not (m.all_wrong or m.only_one_right):
             continue
-        md.append(f"**{m.subject}**")
+        md.append(f"**{m.subset}**")
         md.append("")
         for name, refs in (("all wrong", m.all_wrong), ("only one right", m.only_one_right)):
             if not refs:
@@ -260,29 +252,33 @@ def render(
                 md.append(f"  - ... and {len(refs) - MAX_LISTED} more")
         md.append("")
 
-    md += ["## Answer-letter bias", ""]
-    md += [
-        "How often each run chose each letter, against how often each letter is right on the same questions; "
-        "chi-square goodness of fit of the predicted counts to the right letters' shares.",
-        "",
-    ]
-    truth = analysis.letters[0]
-    md += _table(
-        ["", "A", "B", "C", "D", "most chosen", "chi2", "df", "p"],
-        [["right answers"] + [f"{truth.truth[x]} ({pct(truth.share(x, 'truth'))})" for x in "ABCD"] + ["", "", "", ""]]
-        + [
-            [b.label]
-            + [f"{b.predicted[x]} ({pct(b.share(x))})" for x in "ABCD"]
-            + [b.favourite, fixed(b.chi2, 1), b.df, fmt_p(b.p_value)]
-            for b in analysis.letters
-        ],
-    )
-    md += ["![letter bias](letter_bias.png)", ""]
+    md += [f"{h} Answer-letter bias", ""]
+    if analysis.letters:
+        md += [
+            "How often each run chose each letter, against how often each letter is right on the same questions; "
+            "chi-square goodness of fit of the predicted counts to the right letters' shares.",
+            "",
+        ]
+        truth = analysis.letters[0]
+        choices = list(truth.truth)
+        md += _table(
+            ["", *choices, "most chosen", "chi2", "df", "p"],
+            [["right answers"] + [f"{truth.truth[x]} ({pct(truth.share(x, 'truth'))})" for x in choices] + [""] * 4]
+            + [
+                [b.label]
+                + [f"{b.predicted[x]} ({pct(b.share(x))})" for x in choices]
+                + [b.favourite, fixed(b.chi2, 1), b.df, fmt_p(b.p_value)]
+                for b in analysis.letters
+            ],
+        )
+        md += _image(images, "letter_bias", "letter bias")
+    else:
+        md += [f"{analysis.letters_note[0].upper()}{analysis.letters_note[1:]}.", ""] if analysis.letters_note else []
 
-    md += ["## Configurations: time, memory, accuracy", ""]
+    md += [f"{h} Configurations: time, memory, accuracy", ""]
     md += [
         f"Baseline: **{comparison.baseline}** ({comparison.baseline_reason}); (xR) = ratio to the baseline. "
-        f"Timing is over the subjects every run answered ({', '.join(comparison.subjects)}); peak RSS is the "
+        f"Timing is over the {unit}s every run answered ({', '.join(comparison.subsets)}); peak RSS is the "
         "whole process's.",
         "",
     ]
@@ -293,16 +289,16 @@ def render(
             "dtype",
             "quant",
             "GPU",
-            "questions",
+            "documents",
             "wall s",
             "CPU s",
             "GPU s",
-            "questions/s",
+            "documents/s",
             "peak RSS MiB",
             "peak GPU MiB",
             "model MiB",
             "load s",
-            "accuracy",
+            "right",
         ],
         [
             [
@@ -331,8 +327,55 @@ def render(
         md.append(f"> note: {note}")
     if comparison.notes:
         md.append("")
-    md += ["![configurations](configurations.png)", ""]
+    md += _image(images, "configurations", "configurations")
+    return md
 
+
+def render(
+    matrix: TaskMatrix,
+    sections: Sequence[Section],
+    charts: Sequence[tuple[str, str]],
+    pdf_name: str,
+    command: str | None = None,
+    notices: Sequence[str] = (),
+    matrix_images: dict[str, str] | None = None,
+) -> str:
+    """The summary. One task: that task's comparison, as the whole document. Several tasks: the models x tasks
+    tables, then one part per task that has two or more runs. ``charts`` = (file name, title) of each PNG, linked
+    relative to the Markdown file."""
+    md: list[str] = []
+    several = len(matrix.tasks) > 1
+    md += ["# llm-tui report: models x tasks" if several else "# llm-tui report: comparing runs", ""]
+    if command:
+        md += [f"Produced by `{command}`.", ""]
+    if several:
+        md += [
+            f"{len(matrix.cells)} runs: {len(matrix.models)} model configurations on {len(matrix.tasks)} tasks "
+            f"({', '.join(matrix.tasks)}). Tasks with two or more runs also get the mistake analysis of those runs "
+            f"on their common documents. Charts: [{pdf_name}]({pdf_name}) (one per page) and the PNG files listed "
+            "at the end.",
+            "",
+        ]
+    elif sections:
+        a = sections[0].analysis
+        md += [
+            f"{len(a.runs)} runs of {a.task_title} [{a.task}] compared on the **{a.questions} questions they all "
+            f"answered** ({', '.join(a.subsets)}); primary metric {a.metric}. Charts: [{pdf_name}]({pdf_name}) "
+            "(one per page) and the PNG files listed at the end.",
+            "",
+        ]
+    for notice in notices:
+        md.append(f"> note: {notice}")
+    if notices:
+        md.append("")
+    if several:
+        md += matrix_lines(matrix, matrix_images or {}, level=2)
+        for section in sections:
+            a = section.analysis
+            md += [f"## {a.task_title} [{a.task}]: {len(a.runs)} runs on their {a.questions} common documents", ""]
+            md += task_section(section, level=3)
+    elif sections:
+        md += task_section(sections[0], level=2)
     md += ["## Charts", ""]
     md += [f"- [{title}]({name})" for name, title in charts]
     md += [f"- all of them, one per page: [{pdf_name}]({pdf_name})", ""]

@@ -1,6 +1,8 @@
-"""Number formatting shared by the charts and the Markdown summary."""
+"""Number formatting shared by the charts and the Markdown summary, and the Markdown table helpers."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 def fmt_p(p: float | None, floor: float | None = None) -> str:
@@ -40,3 +42,18 @@ def mebibytes(n: int | float | None) -> float | None:
 
 def ratio(x: float | None) -> str:
     return "" if x is None else f" (x{x:.2f})"
+
+
+def interval(lo: float | None, hi: float | None) -> str:
+    """A 95% interval in percent: "[40.1, 52.3]"; "-" when there is none."""
+    return "-" if lo is None or hi is None else f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def md_cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return out + [""]

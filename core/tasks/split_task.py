@@ -54,10 +54,23 @@ class SplitMixin:
 
     def load(self, spec: str, cache: Path, emit: Emit | None = None, cancel: threading.Event | None = None) -> TaskData:
         rows, ident = self.rows(spec, cache, emit, cancel)
-        require_fields(rows, self.fields, self.name, self.schema_hint)
+        where = Path(ident.path).name if ident.source == "file" and ident.path else self.name
+        require_fields(rows, self.fields, where, self.schema_hint)
         docs = [Doc(self.name, i, row) for i, row in enumerate(rows)]
         self.check_docs(docs)
-        return TaskData({self.name: docs}, self.fewshot_docs(cache, emit, cancel), ident)
+        return TaskData({self.name: docs}, {}, ident)
+
+    def load_fewshot(
+        self,
+        data: TaskData,
+        subsets: list[str],
+        shots: int,
+        cache: Path,
+        emit: Emit | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        if shots and not data.fewshot:
+            data.fewshot.update(self.fewshot_docs(cache, emit, cancel))
 
     def check_docs(self, docs: list[Doc]) -> None:
         """Refuse a file whose rows cannot be prompted (a bad label...), with the row number."""
@@ -79,6 +92,7 @@ class SplitMixin:
         self.doc_to_text(doc)
 
     def fewshot_docs(self, cache: Path, emit: Emit | None, cancel: threading.Event | None) -> dict[str, list[Doc]]:
+        """The task's few-shot pool (``{"*": [...]}`` when one pool serves every subset); none by default."""
         return {}
 
 

@@ -247,7 +247,7 @@ class ChatScreen(Screen[None]):
         self.session = message.session
         info = self.session.loaded.info
         self.note(
-            f"{info.get('spec')} ready on {info.get('device')} ({info.get('dtype')}, quant {info.get('quant')}); "
+            f"{info.spec} ready on {info.device} ({info.dtype}, quant {info.quant}); "
             f"prompt format: {self.session.format.name}"
         )
         text, command, show_help = getattr(self, "pending", (None, None, False))

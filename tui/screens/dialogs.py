@@ -1,8 +1,6 @@
-"""Modal screens: error dialog, help, question detail."""
+"""Modal screens: error dialog, help, document detail."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -13,7 +11,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from core.mmlu.data import LETTERS
+from core.schema import LETTERS, DocRecord, TaskInfo
+
+from ..widgets.panels import gold_indexes, pick_index
 
 
 class ErrorDialog(ModalScreen[None]):
@@ -57,21 +57,45 @@ class HelpScreen(ModalScreen[None]):
 
 
 class QuestionDetail(ModalScreen[None]):
+    """One document in full: the question, each choice with its probability and log-likelihood, the model's pick
+    and the right answer; for generated answers, the whole text the model wrote and what was extracted from it."""
+
     BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
 
-    def __init__(self, record: dict[str, Any]) -> None:
+    def __init__(self, record: DocRecord, task: TaskInfo | None = None) -> None:
         super().__init__()
         self.record = record
+        self.task_info = task
 
     def compose(self) -> ComposeResult:
         r = self.record
         text = Text()
-        text.append(f"{r['subject'].replace('_', ' ')} #{r['index']}\n\n", style="dim")
-        text.append(r["question"].strip() + "\n\n")
-        for letter, choice, p in zip(LETTERS, r["choices"], r["probs"], strict=True):
-            style = "green" if letter == r["answer"] else ("red" if letter == r["predicted"] else "")
-            tags = [t for t, on in (("answer", letter == r["answer"]), ("model", letter == r["predicted"])) if on]
-            text.append(f"{letter}. ({p:5.1%}) {choice}" + (f"   <- {', '.join(tags)}" if tags else "") + "\n", style)
-        text.append("\nright" if r["correct"] else "\nwrong", style="bold green" if r["correct"] else "bold red")
+        where = r.subset if r.subset == r.task else f"{r.task}, {r.subset}"
+        text.append(f"{where.replace('_', ' ')} #{r.doc_id}\n\n", style="dim")
+        text.append(r.question.strip() + "\n\n")
+        golds, pick = gold_indexes(r), pick_index(r)
+        probs = r.probs
+        for i, choice in enumerate(r.choices):
+            label = LETTERS[i] if i < len(LETTERS) else str(i)
+            style = "green" if i in golds else ("red" if i == pick else "")
+            tags = [t for t, on in (("answer", i in golds), ("model", i == pick)) if on]
+            score = ""
+            if probs and r.scores and i < len(probs):
+                kind = "logit" if r.score_kind == "logit" else "log-lik"
+                score = f"({probs[i]:5.1%}, {kind} {r.scores[i]:.2f}) "
+            text.append(f"{label}. {score}{choice}" + (f"   <- {', '.join(tags)}" if tags else "") + "\n", style)
+        if r.generated is not None:
+            text.append("\nthe model wrote:\n", style="dim")
+            text.append(r.generated.strip() + "\n")
+            text.append("\nextracted ", style="dim")
+            text.append(r.pick or "-", style="bold")
+            text.append(", reference ", style="dim")
+            text.append(r.answer + "\n", style="green")
+        elif not r.choices:
+            text.append(f"model {r.pick}, answer {r.answer}\n")
+        if r.metrics:
+            shown = ", ".join(f"{k} {v:g}" for k, v in r.metrics.items())
+            text.append(f"\n{shown}", style="dim")
+        text.append("\nright" if r.correct else "\nwrong", style="bold green" if r.correct else "bold red")
         with VerticalScroll(id="dialog", classes="question"):
             yield Static(text)

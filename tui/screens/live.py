@@ -1,4 +1,4 @@
-"""Live evaluation: progress, per-subject table, the current question, a log and timing, fed by engine events."""
+"""Live evaluation: progress, per-subset table, the document just scored, a log and timing, fed by engine events."""
 
 from __future__ import annotations
 
@@ -18,21 +18,22 @@ from core.events import (
     AssetProgress,
     BatchScored,
     BatchSizeReduced,
+    DocScored,
     ModelLoaded,
     ModelLoading,
     Notice,
-    QuestionScored,
     RunCancelled,
     RunFinished,
     RunStarted,
-    SubjectFinished,
-    SubjectStarted,
+    SubsetFinished,
+    SubsetStarted,
 )  # fmt: skip
 from core.mmlu.subjects import pretty
+from core.schema import TaskInfo, Timing
 
-from ..format import human_bytes, percent
+from ..format import cut, human_bytes, metric_short, percent, seconds
 from ..messages import EngineEvent
-from ..widgets.panels import QuestionPanel, TimingPanel
+from ..widgets.panels import DocumentPanel, TimingPanel, pick_index
 
 EVAL_GROUP = "evaluation"
 
@@ -50,7 +51,9 @@ class LiveScreen(Screen[None]):
         self.queue_index = 0
         self.last_run_dir: str | None = None
         self.events_seen = 0
-        self.pending: list[QuestionScored] = []
+        self.pending: list[DocScored] = []
+        self.task_info: TaskInfo | None = None
+        self.model = ""
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -58,32 +61,33 @@ class LiveScreen(Screen[None]):
         self.done = 0
         self.session_done = 0
         self.load_s: float | None = None
-        self.finished_timing: dict[str, float] = {"wall_s": 0.0, "cpu_s": 0.0, "gpu_s": 0.0, "prompt_tokens": 0}
-        self.current_timing: dict[str, Any] = {}
-        self.subject_base: dict[str, Any] = {}
+        self.finished_timing: dict[str, float] = {
+            "wall_s": 0.0, "cpu_s": 0.0, "gpu_s": 0.0, "prompt_tokens": 0, "generated_tokens": 0,
+        }  # fmt: skip
+        self.current_timing: Timing | None = None
         self.gpu_seen = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="live"):
-            yield Static("No run yet: pick a model and subjects on the setup screen (f2), then ctrl+r.", id="run-title")
+            yield Static("No run yet: pick a model and tasks on the setup screen (f2), then ctrl+r.", id="run-title")
             with Horizontal(classes="bar-row"):
                 yield Label("overall ", classes="bar-label")
                 yield ProgressBar(total=1, id="overall-bar", show_eta=False)
             with Horizontal(classes="bar-row"):
-                yield Label("subject ", id="subject-label", classes="bar-label")
+                yield Label("subset ", id="subject-label", classes="bar-label")
                 yield ProgressBar(total=1, id="subject-bar", show_eta=False)
             with Horizontal(id="live-middle"):
                 yield DataTable(id="subject-table", cursor_type="none", zebra_stripes=True)
                 yield TimingPanel("", id="timing")
-            yield QuestionPanel("", id="question")
+            yield DocumentPanel("", id="question")
             yield RichLog(id="log", max_lines=400, markup=True, wrap=False)
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.sub_title = "live evaluation"
         table = self.query_one("#subject-table", DataTable)
-        table.add_column("subject", key="subject", width=24)
+        table.add_column("subset", key="subject", width=22)
         table.add_column("done", key="done", width=9)
         table.add_column("acc", key="acc", width=6)
 
@@ -101,13 +105,28 @@ class LiveScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=EVAL_GROUP)
     def run_queue(self, configs: list[Any], cancel: threading.Event, models: Any) -> None:
-        """Runs in a thread: the engine's events are posted as messages, nothing here touches a widget."""
-        from core.evaluate import evaluate
+        """Runs in a thread: the engine's events are posted as messages, nothing here touches a widget.
 
+        With several runs, every task's data, subsets and shot count are checked first (as the CLI does), so a
+        bad choice for the last task fails before the first model loads, not after the first runs.
+        """
+        from core.evaluate import evaluate, plan
+        from core.locations import cache_dir
+
+        def emit(event: Any) -> None:
+            self.post_message(EngineEvent(event))
+
+        if len(configs) > 1:
+            checked: set[str] = set()
+            for config in configs:
+                if config.task not in checked:
+                    checked.add(config.task)
+                    config.validate()
+                    plan(config, cache_dir(config.cache_dir), emit, cancel)
         for config in configs:
             if cancel.is_set():
                 break
-            evaluate(config, lambda event: self.post_message(EngineEvent(event)), cancel, models)
+            evaluate(config, emit, cancel, models)
 
     def action_cancel_run(self) -> None:
         if self.running and not self.cancel.is_set():
@@ -152,38 +171,53 @@ class LiveScreen(Screen[None]):
 
     def _on_ModelLoaded(self, e: ModelLoaded) -> None:
         i = e.info
-        self.load_s = i.get("load_s")
+        self.load_s = i.load_s
+        how = "reused (already loaded)" if i.reused else f"in {seconds(i.load_s)}"
         self.log_line(
-            f"loaded {escape(e.model)} in {i.get('load_s')} s: {i.get('parameters', 0) / 1e6:.0f}M params, "
-            f"{i.get('device')} {i.get('dtype')}, quant {i.get('quant')}, {human_bytes(i.get('memory_bytes'))}"
+            f"loaded {escape(e.model)} {how}: {(i.parameters or 0) / 1e6:.0f}M params, "
+            f"{i.device} {i.dtype}, quant {i.quant}, {human_bytes(i.memory_bytes)}"
         )
-        self._title(f"{escape(e.model)} on {i.get('device')} ({i.get('dtype')}, quant {i.get('quant')})")
+        self._title(f"{escape(e.model)} on {i.device} ({i.dtype}, quant {i.quant})")
         self._show_timing()
 
+    def _task_words(self) -> str:
+        """The task and its primary metric, as the header shows them: "ARC-Challenge, acc_norm"."""
+        if self.task_info is None:
+            return ""
+        return f"{self.task_info.title}, {self.task_info.primary_metric}"
+
     def _title(self, text: str) -> None:
-        queue = f"  [dim]model {self.queue_index}/{self.queue_size}[/]" if self.queue_size > 1 else ""
-        self.query_one("#run-title", Static).update(text + queue)
+        queue = f"  [dim]run {self.queue_index}/{self.queue_size}[/]" if self.queue_size > 1 else ""
+        task = f"[b]{escape(self._task_words())}[/]: " if self.task_info is not None else ""
+        self.query_one("#run-title", Static).update(task + text + queue)
 
     def _on_RunStarted(self, e: RunStarted) -> None:
         self.queue_index += 1
         self._reset_counters()
+        self.task_info, self.model = e.task, e.model
         self.total, self.done = e.total, e.done
         self.last_run_dir = e.run_dir
-        self._title(f"{escape(e.model)}: {'resuming' if e.resumed else 'starting'} {escape(e.run_dir)}")
+        self.sub_title = f"live: {e.task.name} ({e.task.primary_metric})"
+        self._title(f"{escape(e.model)} {'resuming' if e.resumed else 'starting'} {escape(e.run_dir)}")
         self.query_one("#overall-bar", ProgressBar).update(total=e.total, progress=e.done)
         table = self.query_one("#subject-table", DataTable)
-        table.clear()
-        for s in e.subjects:
+        table.clear(columns=True)
+        table.add_column(e.task.subset_label, key="subject", width=22)
+        table.add_column("done", key="done", width=9)
+        table.add_column(metric_short(e.task.primary_metric)[:8], key="acc", width=8)
+        for s in e.subsets:
             acc = percent(s.correct / s.done) if s.done else "-"
-            table.add_row(pretty(s.subject)[:22], f"{s.done}/{s.total}", acc, key=s.subject)
-        self.log_line(f"run {escape(e.run_dir)}: {e.total} questions, {e.done} already done")
+            table.add_row(pretty(s.subset)[:22], f"{s.done}/{s.total}", acc, key=s.subset)
+        self.query_one("#subject-label", Label).update(f"{e.task.subset_label} ")
+        what = f"{len(e.subsets)} {e.task.subset_label}s" if len(e.subsets) > 1 else "one subset"
+        self.log_line(f"run {escape(e.run_dir)}: {e.task.name}, {e.total} documents in {what}, {e.done} already done")
 
-    def _on_SubjectStarted(self, e: SubjectStarted) -> None:
-        self.query_one("#subject-label", Label).update(f"{pretty(e.subject)[:18]} ")
+    def _on_SubsetStarted(self, e: SubsetStarted) -> None:
+        self.query_one("#subject-label", Label).update(f"{cut(pretty(e.subset), 18)} ")
         self.query_one("#subject-bar", ProgressBar).update(total=e.total, progress=e.done)
 
-    def _on_QuestionScored(self, e: QuestionScored) -> None:
-        # A batch's questions arrive together; they are drawn once, when the batch's BatchScored follows.
+    def _on_DocScored(self, e: DocScored) -> None:
+        # A batch's documents arrive together; they are drawn once, when the batch's BatchScored follows.
         self.done = e.overall_done
         self.session_done += 1
         self.pending.append(e)
@@ -194,52 +228,50 @@ class LiveScreen(Screen[None]):
         last = self.pending[-1]
         r = last.record
         self.query_one("#overall-bar", ProgressBar).update(progress=last.overall_done)
-        self.query_one("#subject-bar", ProgressBar).update(progress=last.subject_done)
+        self.query_one("#subject-bar", ProgressBar).update(progress=last.subset_done)
         table = self.query_one("#subject-table", DataTable)
-        table.update_cell(r["subject"], "done", f"{last.subject_done}/{last.subject_total}")
-        table.update_cell(r["subject"], "acc", percent(last.subject_correct / last.subject_done))
-        self.query_one("#question", QuestionPanel).show(r)
+        table.update_cell(r.subset, "done", f"{last.subset_done}/{last.subset_total}")
+        table.update_cell(r.subset, "acc", percent(last.subset_correct / last.subset_done))
+        self.query_one("#question", DocumentPanel).show(r, self.task_info)
         log = self.query_one("#log", RichLog)
         for e in self.pending:
-            q = e.record
-            mark = "[green]right[/]" if q["correct"] else "[red]wrong[/]"
-            question = escape(" ".join(q["question"].split())[:70])
-            log.write(
-                f"{mark} {q['subject']}#{q['index']} model {q['predicted']} ({max(q['probs']):.2f}) "
-                f"answer {q['answer']}  [dim]{question}[/]"
-            )
+            log.write(log_entry(e))
         self.pending.clear()
 
     def _on_BatchScored(self, e: BatchScored) -> None:
         self._flush()
-        self.current_timing = dict(e.timing, subject=e.subject)
+        self.current_timing = e.timing
         self._show_timing()
 
     def _on_BatchSizeReduced(self, e: BatchSizeReduced) -> None:
         self.log_line(f"[yellow]batch size {e.old} -> {e.new}: {escape(e.reason)}[/]")
 
-    def _on_SubjectFinished(self, e: SubjectFinished) -> None:
+    def _on_SubsetFinished(self, e: SubsetFinished) -> None:
         self._flush()
-        t = e.result.get("timing", {})
-        for key in ("wall_s", "cpu_s", "prompt_tokens"):
-            self.finished_timing[key] += t.get(key) or 0
-        if t.get("gpu_s") is not None:
+        t = e.result.timing
+        for key in ("wall_s", "cpu_s", "prompt_tokens", "generated_tokens"):
+            self.finished_timing[key] += getattr(t, key) or 0
+        if t.gpu_s is not None:
             self.gpu_seen = True
-            self.finished_timing["gpu_s"] += t["gpu_s"]
-        self.current_timing = {}
+            self.finished_timing["gpu_s"] += t.gpu_s
+        self.current_timing = None
+        metric = metric_short(self.task_info.primary_metric) if self.task_info else "score"
         self.log_line(
-            f"[b]{pretty(e.subject)}[/]: {percent(e.result['accuracy'])} ({e.result['correct']}/{e.result['answered']})"
+            f"[b]{escape(pretty(e.subset))}[/]: {metric} {percent(e.result.accuracy)} "
+            f"({e.result.correct}/{e.result.answered} right)"
         )
 
     def _on_RunFinished(self, e: RunFinished) -> None:
         self._flush()
-        acc = e.results["accuracy"]
+        acc = e.results.accuracy
+        metric = e.results.task.primary_metric
+        macro = f" (macro {percent(acc.macro)})" if len(e.results.subsets) > 1 else ""
         self.log_line(
-            f"[b green]finished[/] {escape(e.run_dir)}: accuracy {percent(acc['micro'])} "
-            f"(macro {percent(acc['macro'])}); see the results screen (f4)"
+            f"[b green]finished[/] {escape(e.run_dir)}: {metric} {percent(acc.micro)}{macro}; "
+            "see the results screen (f4)"
         )
-        self._title(f"finished: {escape(e.run_dir)}  accuracy {percent(acc['micro'])}")
-        self.notify(f"run finished: accuracy {percent(acc['micro'])}")
+        self._title(f"finished {escape(e.run_dir)}: {metric} {percent(acc.micro)}")
+        self.notify(f"run finished: {e.results.task.name} {metric} {percent(acc.micro)}")
 
     def _on_RunCancelled(self, e: RunCancelled) -> None:
         self._flush()
@@ -253,17 +285,33 @@ class LiveScreen(Screen[None]):
         return int(psutil.Process().memory_info().rss)
 
     def _show_timing(self) -> None:
-        cur = self.current_timing
-        wall = self.finished_timing["wall_s"] + (cur.get("wall_s") or 0)
-        cpu = self.finished_timing["cpu_s"] + (cur.get("cpu_s") or 0)
-        tokens = self.finished_timing["prompt_tokens"] + (cur.get("prompt_tokens") or 0)
+        cur = self.current_timing or Timing()
+        done = self.finished_timing
+        wall = done["wall_s"] + cur.wall_s
+        cpu = done["cpu_s"] + cur.cpu_s
+        tokens = done["prompt_tokens"] + done["generated_tokens"] + cur.prompt_tokens + cur.generated_tokens
         gpu = None
-        if self.gpu_seen or cur.get("gpu_s") is not None:
-            gpu = self.finished_timing["gpu_s"] + (cur.get("gpu_s") or 0)
+        if self.gpu_seen or cur.gpu_s is not None:
+            gpu = done["gpu_s"] + (cur.gpu_s or 0)
         qps = self.session_done / wall if wall else None
         self.query_one("#timing", TimingPanel).show({
             "load_s": self.load_s, "wall_s": wall, "cpu_s": cpu, "gpu_s": gpu, "questions_per_s": qps,
             "tokens_per_s": tokens / wall if wall else None,
             "eta_s": (self.total - self.done) / qps if qps else None,
-            "rss_bytes": self.current_rss(), "peak_gpu_bytes": cur.get("peak_gpu_bytes"),
+            "rss_bytes": self.current_rss(), "peak_gpu_bytes": cur.peak_gpu_bytes,
         })  # fmt: skip
+
+
+def log_entry(e: DocScored) -> str:
+    """One log line per document: right/wrong, where, the model's answer (how sure, or what it wrote), the answer."""
+    r = e.record
+    mark = "[green]right[/]" if r.correct else "[red]wrong[/]"
+    where = r.subset if r.subset == r.task else f"{r.task}/{r.subset}"
+    if r.generated is not None:
+        detail = f"model {escape(r.pick or '-')}"
+    else:
+        probs, i = r.probs, pick_index(r)
+        sure = f" ({probs[i]:.2f})" if probs and i is not None and i < len(probs) else ""
+        detail = f"model {escape(r.pick)}{sure}"
+    question = escape(cut(r.question, 70))
+    return f"{mark} {escape(where)}#{r.doc_id} {detail} answer {escape(r.answer)}  [dim]{question}[/]"

@@ -1,4 +1,5 @@
-"""Results: the runs in the runs folder as a sortable table; open one, or compare several."""
+"""Results: the runs in the runs folder as a sortable table (one row per model and task); open one, or compare
+several (of one task or of several: then a models x tasks matrix)."""
 
 from __future__ import annotations
 
@@ -12,35 +13,43 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from core.runs import list_runs
+from core.schema import RunResults
 
-from ..format import percent, seconds
+from ..format import metric_short, percent, seconds
 from ..messages import StartRuns
 
 COLUMNS = [
-    ("mark", " "), ("model", "model"), ("device", "device"), ("dtype", "dtype"), ("quant", "quant"),
-    ("subjects", "subjects"), ("questions", "questions"), ("accuracy", "accuracy"), ("wall", "wall"),
+    ("mark", " "), ("model", "model"), ("task", "task"), ("accuracy", "score"), ("questions", "docs"),
+    ("device", "device"), ("dtype", "dtype"), ("quant", "quant"), ("subjects", "subsets"), ("wall", "wall"),
     ("date", "date"), ("status", "status"),
 ]  # fmt: skip
 
 
-def run_row(run_dir: Path, results: dict[str, Any]) -> dict[str, Any]:
-    ident = results.get("identity", {})
-    acc = results.get("accuracy", {})
-    subjects = ident.get("subjects", [])
+def run_row(run_dir: Path, results: RunResults) -> dict[str, Any]:
+    """One line of the runs table; ``accuracy`` is the task's primary metric (micro), ``metric`` its name."""
+    ident = results.identity
+    subsets = list(ident.subsets) or list(results.subsets)
+    label = results.task.subset_label
+    if len(subsets) == 1:
+        subsets_text = "-" if subsets[0] == results.task.name else subsets[0]
+    else:
+        subsets_text = f"{len(subsets)} {label}s"
     return {
         "dir": str(run_dir),
-        "model": str(ident.get("model", "?")),
-        "device": ident.get("device", ""),
-        "dtype": ident.get("dtype", ""),
-        "quant": ident.get("quant", ""),
-        "subjects": len(subjects),
-        "subjects_text": subjects[0] if len(subjects) == 1 else f"{len(subjects)} subjects",
-        "questions": acc.get("answered", 0),
-        "total": acc.get("total", 0),
-        "accuracy": acc.get("micro"),
-        "wall": results.get("timing", {}).get("wall_s"),
-        "date": str(results.get("updated") or results.get("created") or "")[:16].replace("T", " "),
-        "status": results.get("status", ""),
+        "model": str(ident.model),
+        "task": results.task.name,
+        "device": ident.device,
+        "dtype": ident.dtype,
+        "quant": ident.quant,
+        "subjects": len(subsets),
+        "subjects_text": subsets_text,
+        "questions": results.accuracy.answered,
+        "total": results.accuracy.total,
+        "accuracy": results.accuracy.micro,  # the primary metric, named by "metric"
+        "metric": results.task.primary_metric,
+        "wall": results.timing.wall_s,
+        "date": str(results.updated or results.created or "")[:16].replace("T", " "),
+        "status": results.status + (" (v1)" if results.migrated_from else ""),
         "results": results,
     }
 
@@ -99,9 +108,10 @@ class ResultsScreen(Screen[None]):
         self.rows.sort(key=key, reverse=self.sort_reverse)
         for r in self.rows:
             table.add_row(
-                "*" if r["dir"] in self.marked else " ", r["model"][:28], r["device"], r["dtype"], r["quant"],
-                r["subjects_text"][:20], f"{r['questions']}/{r['total']}", percent(r["accuracy"]),
-                seconds(r["wall"]), r["date"], r["status"], key=r["dir"],
+                "*" if r["dir"] in self.marked else " ", r["model"][:24], r["task"],
+                f"{percent(r['accuracy'])} {metric_short(r['metric'])}", f"{r['questions']}/{r['total']}",
+                r["device"], r["dtype"], r["quant"], r["subjects_text"][:14], seconds(r["wall"]), r["date"][5:],
+                r["status"], key=r["dir"],
             )  # fmt: skip
         if self.rows:
             table.move_cursor(row=min(cursor.row, len(self.rows) - 1), column=cursor.column)
@@ -166,11 +176,16 @@ class ResultsScreen(Screen[None]):
         row = self._current()
         if row is None:
             return
-        if row["status"] == "complete":
+        results: RunResults = row["results"]
+        if results.status == "complete":
             self.notify("this run is complete; nothing to resume")
             return
-        saved = dict(row["results"].get("config", {}))
-        fields = EvalConfig.__dataclass_fields__
-        config = EvalConfig(**{k: v for k, v in saved.items() if k in fields})
+        if results.migrated_from:
+            self.notify(
+                "this run was written by an earlier llm-tui (format 1): it opens, but cannot be resumed",
+                severity="warning",
+            )
+            return
+        config = EvalConfig.from_saved(results.config)
         config.output = row["dir"]
         self.app.post_message(StartRuns([config]))

@@ -1,11 +1,11 @@
-"""One run: accuracy per subject as a chart, the timing summary, and its questions (filterable to wrong ones)."""
+"""One run: the primary metric per subset as a chart, the timing summary, and its documents (filterable to
+wrong ones; enter shows one in full: its choices and scores, or what the model wrote and what was extracted)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 from textual import on
 from textual.app import ComposeResult
@@ -14,125 +14,138 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
-from core.runs import QUESTIONS
+from core.errors import LlmTuiError
+from core.mmlu.subjects import pretty
+from core.runs import RecordKey, load_records
+from core.schema import DocRecord, RunResults
 
-from ..format import human_bytes, percent, rate, seconds
-from ..widgets.charts import accuracy_bars, run_label
+from ..format import cut, human_bytes, metric_short, percent, rate, seconds, tail
+from ..widgets.charts import run_label, score_bars
+from ..widgets.panels import pick_index
 from .dialogs import QuestionDetail
 
 
-def timing_table(results: dict[str, Any]) -> Table:
-    t = results.get("timing", {})
-    table = Table(title=run_label(results), title_justify="left")
-    for col in ("subject", "questions", "accuracy", "wall", "CPU", "GPU", "q/s", "tok/s", "peak RSS"):
-        table.add_column(col, justify="left" if col == "subject" else "right")
-    for s, v in results.get("subjects", {}).items():
-        st = v.get("timing", {})
+def timing_table(results: RunResults) -> Table:
+    t = results.timing
+    metric = metric_short(results.task.primary_metric)
+    table = Table(title=f"{results.task.title}, {run_label(results)}", title_justify="left")
+    for col in (results.task.subset_label, "docs", metric, "wall", "CPU", "GPU", "docs/s", "tok/s", "peak RSS"):
+        table.add_column(col, justify="left" if col == results.task.subset_label else "right")
+    for s, v in results.subsets.items():
+        st = v.timing
         table.add_row(
-            s.replace("_", " "),
-            str(v.get("answered")),
-            percent(v.get("accuracy")),
-            seconds(st.get("wall_s")),
-            seconds(st.get("cpu_s")),
-            seconds(st.get("gpu_s")),
-            rate(st.get("questions_per_s"), ""),
-            rate(st.get("tokens_per_s"), ""),
-            human_bytes(st.get("peak_rss_bytes")),
+            pretty(s),
+            str(v.answered),
+            percent(v.accuracy),
+            seconds(st.wall_s),
+            seconds(st.cpu_s),
+            seconds(st.gpu_s),
+            rate(st.questions_per_s, ""),
+            rate(st.tokens_per_s, ""),
+            human_bytes(st.peak_rss_bytes),
         )
     table.add_section()
     table.add_row(
         "all",
-        str(results.get("accuracy", {}).get("answered")),
-        percent(results["accuracy"]["micro"]),
-        seconds(t.get("wall_s")),
-        seconds(t.get("cpu_s")),
-        seconds(t.get("gpu_s")),
-        rate(t.get("questions_per_s"), ""),
-        rate(t.get("tokens_per_s"), ""),
-        human_bytes(t.get("peak_rss_bytes")),
+        str(results.accuracy.answered),
+        percent(results.accuracy.micro),
+        seconds(t.wall_s),
+        seconds(t.cpu_s),
+        seconds(t.gpu_s),
+        rate(t.questions_per_s, ""),
+        rate(t.tokens_per_s, ""),
+        human_bytes(t.peak_rss_bytes),
     )
+    generated = f", generated tokens {t.generated_tokens:,}" if t.generated_tokens else ""
     table.caption = (
-        f"model load {seconds(t.get('load_s'))}, peak GPU memory {human_bytes(t.get('peak_gpu_bytes'))}, "
-        f"prompt tokens {t.get('prompt_tokens', 0):,}"
+        f"model load {seconds(t.load_s)}, peak GPU memory {human_bytes(t.peak_gpu_bytes)}, "
+        f"prompt tokens {t.prompt_tokens:,}{generated}"
     )
     return table
+
+
+def confidence(record: DocRecord) -> str:
+    """How sure the model was of its pick (its probability among the choices), or "-" for generated answers."""
+    probs = record.probs
+    i = pick_index(record)
+    if not probs or i is None or i >= len(probs):
+        return "-"
+    return f"{probs[i]:.2f}"
 
 
 class RunDetailScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("w", "toggle_wrong", "Wrong only"),
-        Binding("enter", "detail", "Question detail", show=False),
+        Binding("enter", "detail", "Document detail", show=False),
     ]
 
-    def __init__(self, run_dir: str, results: dict[str, Any]) -> None:
+    def __init__(self, run_dir: str, results: RunResults) -> None:
         super().__init__()
         self.run_dir = run_dir
         self.results = results
-        self.records: list[dict[str, Any]] = []
+        self.records: list[DocRecord] = []
+        self.by_key: dict[RecordKey, DocRecord] = {}
         self.wrong_only = False
+        self.generate = results.task.kind == "generate_until"
 
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="detail-tabs"):
-            with TabPane("Accuracy", id="tab-accuracy"):
+            with TabPane("Scores", id="tab-accuracy"):
                 yield PlotextPlot(id="accuracy-plot")
             with TabPane("Timing", id="tab-timing"):
                 yield Static(timing_table(self.results), id="timing-table")
-            with TabPane("Questions", id="tab-questions"):
+            with TabPane("Documents", id="tab-questions"):
                 yield DataTable(id="questions", cursor_type="row", zebra_stripes=True)
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.sub_title = f"run {Path(self.run_dir).name}"
-        path = Path(self.run_dir) / QUESTIONS
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    self.records.append(json.loads(line))
-                except ValueError:
-                    continue
+        r = self.results
+        self.sub_title = f"{r.task.name} ({r.task.primary_metric}): run {Path(self.run_dir).name}"
+        try:
+            self.by_key = load_records(Path(self.run_dir), r)
+        except LlmTuiError as exc:
+            self.notify(escape(str(exc)), severity="error", timeout=10)
+        self.records = list(self.by_key.values())
         table = self.query_one("#questions", DataTable)
-        for key, label in (
-            ("ok", " "),
-            ("subject", "subject"),
-            ("index", "#"),
-            ("model", "model"),
-            ("answer", "answer"),
-            ("p", "p(model)"),
-            ("question", "question"),
-        ):
+        columns = [
+            ("ok", " "), ("subject", r.task.subset_label), ("index", "#"), ("model", "model"), ("answer", "answer"),
+            ("p", "wrote" if self.generate else "p(model)"), ("question", "document"),
+        ]  # fmt: skip
+        for key, label in columns:
             table.add_column(label, key=key)
         self._fill_questions()
-        accuracy_bars(self.query_one("#accuracy-plot", PlotextPlot), self.results)
+        score_bars(self.query_one("#accuracy-plot", PlotextPlot), r)
 
     def _fill_questions(self) -> None:
         table = self.query_one("#questions", DataTable)
         table.clear()
         for r in self.records:
-            if self.wrong_only and r.get("correct"):
+            if self.wrong_only and r.correct:
                 continue
             table.add_row(
-                "[green]ok[/]" if r.get("correct") else "[red]x[/]",
-                r["subject"].replace("_", " ")[:20],
-                str(r["index"]),
-                r["predicted"],
-                r["answer"],
-                f"{max(r['probs']):.2f}",
-                " ".join(r["question"].split())[:60],
-                key=f"{r['subject']}:{r['index']}",
+                "[green]ok[/]" if r.correct else "[red]x[/]",
+                cut(pretty(r.subset), 20),
+                str(r.doc_id),
+                escape(cut(r.pick or "-", 10)),
+                escape(cut(r.answer, 10)),
+                escape(tail(r.generated, 24)) if r.generated is not None else confidence(r),
+                escape(cut(r.question, 60)),
+                key=f"{r.subset}:{r.doc_id}",
             )
 
     def action_toggle_wrong(self) -> None:
         self.wrong_only = not self.wrong_only
         self._fill_questions()
-        self.notify("showing wrong answers only" if self.wrong_only else "showing all questions")
+        self.notify("showing wrong answers only" if self.wrong_only else "showing all documents")
 
     @on(DataTable.RowSelected, "#questions")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
-        subject, index = str(event.row_key.value).rsplit(":", 1)
-        record = next(r for r in self.records if r["subject"] == subject and r["index"] == int(index))
-        self.app.push_screen(QuestionDetail(record))
+        subset, index = str(event.row_key.value).rsplit(":", 1)
+        record = self.by_key.get((subset, int(index)))
+        if record is not None:
+            self.app.push_screen(QuestionDetail(record, self.results.task))
 
     def action_detail(self) -> None:
         table = self.query_one("#questions", DataTable)

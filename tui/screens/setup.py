@@ -1,4 +1,8 @@
-"""Setup: pick model(s), device, dtype, quantization, subjects and options; queue and start runs."""
+"""Setup: pick model(s), task(s), device, dtype, quantization, MMLU subjects and options; queue and start runs.
+
+Every (model, task) pair is one run: ticking three tasks and queueing two models starts six runs, one after
+another. MMLU's subject list only applies to the MMLU run; it is dimmed while MMLU is not ticked.
+"""
 
 from __future__ import annotations
 
@@ -29,11 +33,37 @@ from core import assets
 from core.config import EvalConfig
 from core.devices import DTYPES, QUANTS, quant_problem
 from core.mmlu.subjects import CATEGORIES, CATEGORY_OF, DEFAULT_SUBJECTS, pretty
+from core.tasks import DEFAULT_TASK
 
+from ..format import metric_short, state_mark
 from ..messages import DataSubjects, StartRuns, WarmupDone
 
 SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 OTHER = "other subjects"  # the group of a data file's subjects that are not MMLU's
+SUBJECT_TASK = "mmlu"  # the task whose subsets the subject list picks
+
+
+def task_label(row: Any) -> str:
+    """One line of the task list: name, documents, primary metric, data state (a mark; the note says it in words)."""
+    size = "" if row.size is None else (f"{row.size / 1000:.1f}k" if row.size >= 1000 else str(row.size))
+    mark = state_mark(row.data_state)
+    return f"{row.name:<14} {size:>5} {metric_short(row.metrics[0]):<8} {mark}"
+
+
+def task_note(row: Any) -> str:
+    """The highlighted task in two short lines: title, size, shots; metrics and where its data is."""
+    size = "?" if row.size is None else f"{row.size:,}"
+    also = f" +{','.join(metric_short(m) for m in row.metrics[1:])}" if len(row.metrics) > 1 else ""
+    state = {
+        "cached": "data cached",
+        "not fetched": f"fetched on 1st run ({row.origin})",
+        "hub": "from the HF hub (network)",
+        "hub, cached": "HF hub, cached",
+    }.get(row.data_state, row.data_state)
+    return (
+        f"[b]{escape(row.title)}[/]: {size} docs, {escape(row.shots)}-shot\n"
+        f"{metric_short(row.metrics[0])}{also}; {escape(state)}"
+    )
 
 
 def group_subjects(subjects: list[str]) -> dict[str, tuple[str, ...]]:
@@ -62,6 +92,7 @@ class SetupScreen(Screen[None]):
         Binding("ctrl+g", "clear_queue", "Clear queue", show=False, priority=True),
         Binding("ctrl+f", "find_subject", "Find subject", priority=True),
         Binding("ctrl+n", "toggle_all_subjects", "All/none subjects", show=False, priority=True),
+        Binding("ctrl+k", "focus_tasks", "Tasks", priority=True),
     ]
 
     AUTO_FOCUS = "#models"
@@ -74,6 +105,8 @@ class SetupScreen(Screen[None]):
         self.groups: dict[str, tuple[str, ...]] = dict(CATEGORIES)  # what the subject list offers
         self.data_spec = ""  # the data source the list shows ("" = bundled)
         self.selected: set[str] = set(DEFAULT_SUBJECTS)
+        self.tasks: list[Any] = []  # catalogue rows (core.tasks.catalog.TaskRow), in the registry's order
+        self.tasks_selected: set[str] = {DEFAULT_TASK}
         self.queue: list[str] = []
 
     def compose(self) -> ComposeResult:
@@ -93,29 +126,38 @@ class SetupScreen(Screen[None]):
                 yield Static("", id="quant-note", classes="note")
                 yield Label("Options", classes="section")
                 with Horizontal(id="numbers"):
-                    yield Input(placeholder="shots 0", type="integer", id="shots")
+                    yield Input(placeholder="shots: task's", type="integer", id="shots")
                     yield Input(placeholder="limit: all", type="integer", id="limit")
                 yield Checkbox("wrap prompts in the chat template", id="chat-template")
                 yield Input(placeholder="data: bundled (default), hub, or a .jsonl/.json/.parquet file", id="data")
-                yield Input(placeholder="output folder (default runs/<time>-<model>-...)", id="output")
+                yield Input(placeholder="output folder (default runs/<time>-<model>-<task>...)", id="output")
                 yield Static("", id="queue", classes="note")
             with Vertical(id="setup-right"):
-                yield Label("Subjects", classes="section")
-                yield Input(placeholder="search subjects (a category name selects it)", id="subject-search")
-                yield SelectionList[str](id="subjects")
-                yield Static("", id="subject-summary", classes="note")
+                yield Label("Tasks", id="tasks-label", classes="section")
+                yield SelectionList[str](id="tasks", compact=True)
+                yield Static("", id="task-note", classes="note")
+                with Vertical(id="subject-box"):
+                    yield Label("MMLU subjects", id="subjects-label", classes="section")
+                    yield Input(placeholder="search subjects (a category name selects it)", id="subject-search")
+                    yield SelectionList[str](id="subjects")
+                    yield Static("", id="subject-summary", classes="note")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.title = "llm-tui"
         self.sub_title = "setup"
         self._fill_models()
+        self._fill_tasks()
         self._fill_subjects()
         self._refresh_constraints()
         self._show_queue()
         app: Any = self.app
         if app.warmup_result is not None:
             self.post_message(app.warmup_result)
+
+    def on_screen_resume(self) -> None:
+        if self.tasks:  # a run may have fetched a task's data since: show it cached
+            self._fill_tasks()
 
     # -- model -------------------------------------------------------------------------------------
     def _fill_models(self) -> None:
@@ -199,6 +241,62 @@ class SetupScreen(Screen[None]):
                 reasons.append(f"{button.name}: {problem.split(';')[0].replace('--quant ', '')}")
         self.query_one("#quant-note", Static).update("\n".join(reasons))
 
+    # -- tasks -------------------------------------------------------------------------------------
+    def _fill_tasks(self) -> None:
+        app: Any = self.app
+        self.tasks = app.task_rows()
+        widget = self.query_one("#tasks", SelectionList)
+        highlighted = widget.highlighted
+        widget.clear_options()
+        widget.add_options([Selection(task_label(r), r.name, r.name in self.tasks_selected) for r in self.tasks])
+        if self.tasks:
+            widget.highlighted = min(highlighted or 0, len(self.tasks) - 1)
+        self._tasks_changed()
+
+    @property
+    def chosen_tasks(self) -> list[str]:
+        """The ticked tasks, in the list's order."""
+        return [r.name for r in self.tasks if r.name in self.tasks_selected]
+
+    @on(SelectionList.SelectionToggled, "#tasks")
+    def _task_toggled(self, event: SelectionList.SelectionToggled) -> None:
+        event.stop()
+        name = str(event.selection.value)
+        if name in self.query_one("#tasks", SelectionList).selected:
+            self.tasks_selected.add(name)
+        else:
+            self.tasks_selected.discard(name)
+        self._tasks_changed()
+
+    @on(SelectionList.SelectionHighlighted, "#tasks")
+    def _task_highlighted(self, event: SelectionList.SelectionHighlighted) -> None:
+        event.stop()
+        self._describe_task(str(event.selection.value))
+
+    def _describe_task(self, name: str) -> None:
+        row = next((r for r in self.tasks if r.name == name), None)
+        if row is not None:
+            self.query_one("#task-note", Static).update(task_note(row))
+
+    def _tasks_changed(self) -> None:
+        """The subject picker is live only while MMLU is ticked; a data file is read for its subjects only then."""
+        mmlu = SUBJECT_TASK in self.tasks_selected
+        box = self.query_one("#subject-box")
+        box.set_class(not mmlu, "inactive")
+        for widget in box.query("Input, SelectionList"):
+            widget.disabled = not mmlu
+        label = "MMLU subjects" if mmlu else "MMLU subjects [dim](tick mmlu to use)[/]"
+        self.query_one("#subjects-label", Label).update(label)
+        n = len(self.tasks_selected)
+        self.query_one("#tasks-label", Label).update(f"Tasks ({n} ticked) [dim]✓ cached ↓ to fetch[/]")
+        if mmlu:
+            self._data_entered()
+        self._summarise_subjects()
+        self._show_queue()
+
+    def action_focus_tasks(self) -> None:
+        self.query_one("#tasks", SelectionList).focus()
+
     # -- subjects ----------------------------------------------------------------------------------
     def _fill_subjects(self) -> None:
         needle = self.query_one("#subject-search", Input).value.strip().lower().replace(" ", "_")
@@ -250,6 +348,8 @@ class SetupScreen(Screen[None]):
     @on(Input.Submitted, "#data")
     @on(Input.Blurred, "#data")
     def _data_entered(self) -> None:
+        if SUBJECT_TASK not in self.tasks_selected:
+            return  # the file is for another task: its rows are not MMLU's (read when MMLU is ticked)
         spec = self.query_one("#data", Input).value.strip()
         spec = "" if spec in ("bundled", "hub") else spec  # the hub's cais/mmlu has the bundled subjects
         if spec != self.data_spec:
@@ -296,9 +396,14 @@ class SetupScreen(Screen[None]):
         self._fill_subjects()
 
     def action_find_subject(self) -> None:
+        if SUBJECT_TASK not in self.tasks_selected:
+            self.notify("subjects are MMLU's: tick mmlu in the task list first (ctrl+k, space)", severity="warning")
+            return
         self.query_one("#subject-search", Input).focus()
 
     def action_toggle_all_subjects(self) -> None:
+        if SUBJECT_TASK not in self.tasks_selected:
+            return
         all_subjects = {s for group in self.groups.values() for s in group}
         self.selected = set() if self.selected >= all_subjects else set(all_subjects)
         self._fill_subjects()
@@ -312,6 +417,8 @@ class SetupScreen(Screen[None]):
         text = f"{n} subject{'s' if n != 1 else ''} selected"
         if questions is not None:
             text += f", {questions:,} questions"
+        if SUBJECT_TASK not in self.tasks_selected:
+            text = "[dim]not used: mmlu is not ticked[/]"
         self.query_one("#subject-summary", Static).update(text)
 
     @on(Input.Changed, "#limit")
@@ -324,8 +431,16 @@ class SetupScreen(Screen[None]):
         return int(text) if text.lstrip("-").isdigit() else None
 
     def _show_queue(self) -> None:
-        text = ("queue: " + " -> ".join(self.queue)) if self.queue else "queue empty: ctrl+r runs the model above"
-        self.query_one("#queue", Static).update(text)
+        tasks = self.chosen_tasks
+        runs = max(1, len(self.queue)) * len(tasks)
+        on = f" on {', '.join(tasks)}" if len(tasks) > 1 else ""
+        if self.queue:
+            text = "queue: " + " -> ".join(self.queue) + on
+        else:
+            text = "queue empty: ctrl+r runs the model above" + on
+        if runs > 1:
+            text += f" ({runs} runs, one per model and task)"
+        self.query_one("#queue", Static).update(escape(text))
 
     def action_queue_model(self) -> None:
         spec = self.query_one("#model-input", Input).value.strip()
@@ -342,38 +457,55 @@ class SetupScreen(Screen[None]):
         return str(button.name) if button is not None and button.name else default
 
     def build_configs(self) -> list[EvalConfig]:
+        """One configuration per (model, task), models in queue order, each model's tasks in list order."""
         app: Any = self.app
         specs = self.queue or [self.query_one("#model-input", Input).value.strip() or assets.DEFAULT_MODEL]
+        tasks = self.chosen_tasks or [DEFAULT_TASK]
         subjects = [s for group in self.groups.values() for s in group if s in self.selected]
         output = self.query_one("#output", Input).value.strip() or None
         configs = []
         for spec in specs:
-            out = output
-            if output and len(specs) > 1:
-                from pathlib import Path
+            for task in tasks:
+                out = output
+                if output and len(specs) * len(tasks) > 1:  # as the CLI: OUTPUT/<model>/<task>/
+                    from pathlib import Path
 
-                from core.models import describe_spec
+                    from core.models import describe_spec
 
-                out = str(Path(output) / describe_spec(spec).slug)
-            configs.append(EvalConfig(
-                model=spec, subjects=",".join(subjects), device=self.selected_device,
-                dtype=self._pressed("#dtype", "auto"), quant=self._pressed("#quant", "none"),
-                shots=self._int("#shots") or 0, limit=self._int("#limit"),
-                chat_template=self.query_one("#chat-template", Checkbox).value, output=out,
-                data=self.query_one("#data", Input).value.strip() or "bundled",
-                runs_dir=app.settings.runs_dir, cache_dir=app.settings.cache_dir,
-            ))  # fmt: skip
+                    out = str(Path(output) / describe_spec(spec).slug / task)
+                configs.append(EvalConfig(
+                    model=spec, task=task, subsets=",".join(subjects) if task == SUBJECT_TASK else None,
+                    device=self.selected_device, dtype=self._pressed("#dtype", "auto"),
+                    quant=self._pressed("#quant", "none"), shots=self._int("#shots"), limit=self._int("#limit"),
+                    chat_template=self.query_one("#chat-template", Checkbox).value, output=out,
+                    data=self.query_one("#data", Input).value.strip() or "bundled",
+                    runs_dir=app.settings.runs_dir, cache_dir=app.settings.cache_dir,
+                ))  # fmt: skip
         return configs
 
     def action_start(self) -> None:
         from core.errors import LlmTuiError
 
-        if not self.selected:
-            self.notify("tick at least one subject (space toggles, ctrl+a selects all)", severity="error")
+        if not self.tasks_selected:
+            self.notify("tick at least one task (ctrl+k goes to the task list, space ticks)", severity="error")
+            return
+        if SUBJECT_TASK in self.tasks_selected and not self.selected:
+            self.notify("tick at least one MMLU subject (space toggles, ctrl+n selects all)", severity="error")
+            return
+        shots = self._int("#shots")
+        if shots is not None and shots < 0:
+            self.notify("shots must be 0 or more (empty = each task's default)", severity="error")
             return
         limit = self._int("#limit")
         if limit is not None and limit < 1:
-            self.notify("limit must be 1 or more (empty = all questions)", severity="error")
+            self.notify("limit must be 1 or more (empty = all documents)", severity="error")
+            return
+        data = self.query_one("#data", Input).value.strip()
+        if data not in ("", "bundled", "hub") and len(self.tasks_selected) > 1:
+            self.notify(
+                "a data file holds one task's documents: tick only that task, or clear the data field",
+                severity="error",
+            )
             return
         try:
             configs = self.build_configs()

@@ -1,4 +1,5 @@
-"""Renderers for `core.analysis` results: plotext charts and rich tables for the compare screen."""
+"""Renderers for `core.analysis` results: plotext charts and rich tables for the compare screen (mistakes,
+pairs, letters and configurations of runs of one task; the models x tasks matrix)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from rich.table import Table
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
-from core.analysis import VERDICTS, ConfigComparison
+from core.analysis import VERDICTS, ConfigComparison, TaskMatrix, describe_metric
 from core.analysis.mistakes import Analysis, OverlapTest
 
-from ..format import human_bytes, percent, seconds
+from ..format import human_bytes, metric_short, percent, seconds
 from .charts import drawing
 
 
@@ -37,10 +38,12 @@ def overlap_chart(plot: PlotextPlot, test: OverlapTest, title: str) -> None:
 
 def overlap_summary(analysis: Analysis) -> Text:
     text = Text()
-    for name, test in (
-        ("per-subject error rates", analysis.overlap),
-        ("per-subject-and-right-letter rates (letter bias taken out)", analysis.overlap_by_letter),
-    ):
+    label = analysis.subset_label
+    text.append(f"{analysis.task_title}: right or wrong by {analysis.metric}\n", style="bold")
+    tests: list[tuple[str, OverlapTest]] = [(f"per-{label} error rates", analysis.overlap)]
+    if analysis.overlap_by_letter is not None:
+        tests.append((f"per-{label}-and-right-letter rates (letter bias taken out)", analysis.overlap_by_letter))
+    for name, test in tests:
         style = {"shared": "bold red", "avoided": "bold yellow", "independent": "bold green"}[test.verdict]
         text.append(f"null: independent errors at {name}\n", style="dim")
         text.append(f"  {VERDICTS[test.verdict]}\n", style=style)
@@ -48,7 +51,9 @@ def overlap_summary(analysis: Analysis) -> Text:
             f"  shared mistakes {test.shared_wrong} observed vs {test.shared_wrong_expected:.1f} expected; "
             f"permutation p {p_text(test.p_value, test.p_floor)} ({test.permutations} shuffles)\n"
         )
-    text.append(f"{analysis.questions} questions common to {len(analysis.runs)} runs", style="dim")
+    if analysis.letters_note:
+        text.append(f"letter-bias test: {analysis.letters_note}\n", style="dim")
+    text.append(f"{analysis.questions} documents common to {len(analysis.runs)} runs", style="dim")
     return text
 
 
@@ -69,12 +74,17 @@ def pairs_table(analysis: Analysis) -> Table:
             p_text(p.mcnemar.p_value),
         )
     table.caption = "kappa on correct/incorrect; McNemar exact below 25 discordant questions, else chi-square"
+    if analysis.letters_note:
+        table.caption += f"; same wrong letter: {analysis.letters_note}"
     return table
 
 
 def letters_chart(plot: PlotextPlot, analysis: Analysis) -> None:
     with drawing(plot) as plt:
-        letters = ["A", "B", "C", "D"]
+        if not analysis.letters:
+            plt.title(f"letter bias: {analysis.letters_note or 'no letters'}")
+            return
+        letters = list(analysis.letters[0].truth)
         series = [[100 * lb.predicted.get(L, 0) / lb.questions for L in letters] for lb in analysis.letters]
         truth = analysis.letters[0]
         series.append([100 * truth.truth.get(L, 0) / truth.questions for L in letters])
@@ -111,3 +121,51 @@ def configs_table(comparison: ConfigComparison) -> Table:
     if comparison.notes:
         table.caption = " ".join(comparison.notes)
     return table
+
+
+def heat(value: float | None, text: str | None = None) -> Text:
+    """A cell coloured red (0%) -> yellow (50%) -> green (100%)."""
+    if value is None:
+        return Text("-")
+    red = int(255 * min(1.0, 2 * (1 - value)))
+    green = int(255 * min(1.0, 2 * value))
+    return Text(text or f" {100 * value:5.1f} ", style=f"black on rgb({red},{green},60)")
+
+
+def matrix_table(matrix: TaskMatrix) -> Table:
+    """Models x tasks: each cell the task's primary metric (%) and the half-width of its 95% interval."""
+    table = Table(title="primary metric (%) ± 95% interval", title_justify="left", caption_justify="left")
+    table.add_column("model")
+    for t in matrix.tasks:
+        table.add_column(f"{t}\n{metric_short(matrix.metrics.get(t, ''))}", justify="right")
+    for m in matrix.models:
+        cells = []
+        for t in matrix.tasks:
+            c = matrix.cell(m, t)
+            if c is None or c.value is None:
+                cells.append(Text("-", style="dim"))
+                continue
+            half = ""
+            if c.ci_low is not None and c.ci_high is not None:
+                half = f" ±{100 * (c.ci_high - c.ci_low) / 2:.1f}"
+            partial = "*" if not c.complete else " "
+            cells.append(heat(c.value, f" {100 * c.value:.1f}{half}{partial}"))
+        table.add_row(m, *cells)
+    chances = []
+    for t in matrix.tasks:
+        values = [c.chance for c in matrix.runs_of(t) if c.chance is not None]
+        chances.append(Text("-" if not values else f"{100 * values[0]:.1f}", style="dim"))
+    table.add_row(Text("chance (random pick)", style="dim"), *chances)
+    notes = [f"{t}: {describe_metric(t, matrix.metrics[t])}" for t in matrix.tasks if t in matrix.metrics]
+    partial = any(not c.complete for c in matrix.cells.values())
+    table.caption = "\n".join(notes + (["* partial run (not every document answered)"] if partial else []))
+    return table
+
+
+def matrix_bars(plot: PlotextPlot, matrix: TaskMatrix) -> None:
+    """Grouped bars: one group per task, one bar per model (a missing run draws as 0)."""
+    with drawing(plot) as plt:
+        series = [[100 * (matrix.value(m, t) or 0) for t in matrix.tasks] for m in matrix.models]
+        plt.multiple_bar(list(matrix.tasks), series, labels=list(matrix.models))
+        plt.ylim(0, 100)
+        plt.title("each task's primary metric (%), per model")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from textual_plotext import PlotextPlot
+
+from core.schema import RunResults
 
 
 @contextmanager
@@ -19,14 +21,19 @@ def drawing(plot: PlotextPlot) -> Iterator[Any]:
     plot.refresh()
 
 
-def run_label(results: dict[str, Any]) -> str:
-    ident = results.get("identity", {})
-    model = str(ident.get("model", "?")).split("/")[-1]
-    model = model[:-4] if model.endswith(".gguf") else model
-    parts = [model[:22], ident.get("device", ""), ident.get("dtype", "")]
-    if ident.get("quant") not in (None, "none"):
-        parts.append(ident["quant"])
-    return " ".join(str(p) for p in parts if p)
+def short_model(model: str) -> str:
+    name = str(model).split("/")[-1]
+    return name[:-5] if name.endswith(".gguf") else name
+
+
+def run_label(results: RunResults, task: bool = False) -> str:
+    """The model and its configuration (device, dtype, quantization); ``task``: the task's name first."""
+    ident = results.identity
+    parts = [short_model(ident.model)[:22], ident.device, ident.dtype]
+    if ident.quant not in (None, "none"):
+        parts.append(ident.quant)
+    label = " ".join(str(p) for p in parts if p)
+    return f"{results.task.name}: {label}" if task else label
 
 
 def short_subject(name: str, width: int = 14) -> str:
@@ -34,51 +41,67 @@ def short_subject(name: str, width: int = 14) -> str:
     return words[:width]
 
 
-def accuracy_bars(plot: PlotextPlot, results: dict[str, Any]) -> None:
+def score_bars(plot: PlotextPlot, results: RunResults) -> None:
+    """The primary metric per subset; a one-subset task shows each of its metrics instead."""
+    metric = results.task.primary_metric
     with drawing(plot) as plt:
-        subjects = list(results.get("subjects", {}))
-        values = [100 * (results["subjects"][s]["accuracy"] or 0) for s in subjects]
-        plt.bar([short_subject(s) for s in subjects], values, orientation="horizontal", width=0.3)
+        if len(results.subsets) > 1:
+            names = list(results.subsets)
+            values = [100 * (results.subsets[s].accuracy or 0) for s in names]
+            labels = [short_subject(s) for s in names]
+            title = f"{metric} per {results.task.subset_label} (%), {run_label(results)}"
+        else:
+            names = [metric, *[m for m in results.task.metrics if m != metric]]
+            values = [100 * (results.metrics.get(m) or 0) for m in names]
+            labels = names
+            title = f"{results.task.title} (%), {run_label(results)}"
+        plt.bar(labels, values, orientation="horizontal", width=0.3)
         plt.xlim(0, 100)
-        plt.title(f"accuracy per subject (%), {run_label(results)}")
+        plt.title(title)
 
 
-def grouped_subject_bars(plot: PlotextPlot, runs: list[dict[str, Any]]) -> None:
+def grouped_subject_bars(plot: PlotextPlot, runs: Sequence[RunResults]) -> None:
+    """Runs of one task: the primary metric per subset, one bar per run."""
     with drawing(plot) as plt:
-        subjects = [s for s in runs[0].get("subjects", {}) if all(s in r.get("subjects", {}) for r in runs)]
-        series = [[100 * (r["subjects"][s]["accuracy"] or 0) for s in subjects] for r in runs]
-        plt.multiple_bar([short_subject(s, 10) for s in subjects], series, labels=[run_label(r) for r in runs])
+        subsets = [s for s in runs[0].subsets if all(s in r.subsets for r in runs)]
+        if not subsets:
+            plt.title(f"the runs of {runs[0].task.name} share no {runs[0].task.subset_label}")
+            return
+        series = [[100 * (r.subsets[s].accuracy or 0) for s in subsets] for r in runs]
+        plt.multiple_bar([short_subject(s, 10) for s in subsets], series, labels=[run_label(r) for r in runs])
         plt.ylim(0, 100)
-        plt.title("accuracy per subject (%)")
+        plt.title(f"{runs[0].task.primary_metric} per {runs[0].task.subset_label} (%), {runs[0].task.name}")
 
 
-def overall_bars(plot: PlotextPlot, runs: list[dict[str, Any]]) -> None:
+def overall_bars(plot: PlotextPlot, runs: Sequence[RunResults]) -> None:
     with drawing(plot) as plt:
         plt.bar(
-            [run_label(r) for r in runs],
-            [100 * (r["accuracy"]["micro"] or 0) for r in runs],
+            [run_label(r, task=len({x.task.name for x in runs}) > 1) for r in runs],
+            [100 * (r.accuracy.micro or 0) for r in runs],
             orientation="horizontal",
             width=0.3,
         )
         plt.xlim(0, 100)
-        plt.title("overall accuracy (%, micro)")
+        plt.title("overall score (%, each task's primary metric, micro)")
 
 
-def timing_bars(plot: PlotextPlot, runs: list[dict[str, Any]]) -> None:
+def timing_bars(plot: PlotextPlot, runs: Sequence[RunResults]) -> None:
     with drawing(plot) as plt:
-        labels = [run_label(r) for r in runs]
-        wall = [r["timing"].get("wall_s") or 0 for r in runs]
-        cpu = [r["timing"].get("cpu_s") or 0 for r in runs]
-        gpu = [r["timing"].get("gpu_s") or 0 for r in runs]
+        tasks = len({x.task.name for x in runs}) > 1
+        labels = [run_label(r, task=tasks) for r in runs]
+        wall = [r.timing.wall_s or 0 for r in runs]
+        cpu = [r.timing.cpu_s or 0 for r in runs]
+        gpu = [r.timing.gpu_s or 0 for r in runs]
         plt.multiple_bar(labels, [wall, cpu, gpu], labels=["wall s", "CPU s", "GPU s"])
         plt.title("time per run (s)")
 
 
-def memory_bars(plot: PlotextPlot, runs: list[dict[str, Any]]) -> None:
+def memory_bars(plot: PlotextPlot, runs: Sequence[RunResults]) -> None:
     with drawing(plot) as plt:
-        labels = [run_label(r) for r in runs]
-        rss = [(r["timing"].get("peak_rss_bytes") or 0) / 2**20 for r in runs]
-        gpu = [(r["timing"].get("peak_gpu_bytes") or 0) / 2**20 for r in runs]
-        model = [(r.get("model", {}).get("memory_bytes") or 0) / 2**20 for r in runs]
+        tasks = len({x.task.name for x in runs}) > 1
+        labels = [run_label(r, task=tasks) for r in runs]
+        rss = [(r.timing.peak_rss_bytes or 0) / 2**20 for r in runs]
+        gpu = [(r.timing.peak_gpu_bytes or 0) / 2**20 for r in runs]
+        model = [(r.model.memory_bytes or 0) / 2**20 for r in runs]
         plt.multiple_bar(labels, [model, rss, gpu], labels=["weights MiB", "peak RSS MiB", "peak GPU MiB"])
         plt.title("memory per run (MiB)")
