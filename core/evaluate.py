@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -54,7 +54,7 @@ from .schema import (
 )  # fmt: skip
 from .streaming import events_from_thread
 from .sysinfo import machine_info, software_versions
-from .tasks import Doc, Task, TaskData, get_task
+from .tasks import Doc, GenerateRequest, Task, TaskData, get_task
 from .timing import Meter
 
 EventCallback = Callable[[Event], None]
@@ -273,9 +273,7 @@ class _Evaluation:
         prepared = []
         for doc in p.docs[subset]:
             request = task.build(doc, shots, chat)
-            if self.config.max_new_tokens and hasattr(request, "max_new_tokens"):
-                from dataclasses import replace
-
+            if self.config.max_new_tokens and isinstance(request, GenerateRequest):
                 request = replace(request, max_new_tokens=self.config.max_new_tokens)
             prepared.append(backend.prepare(request))
         return prepared

@@ -314,3 +314,28 @@ def test_greedy_generation_in_a_batch_equals_one_at_a_time(tiny_model):
         text = loaded.tokenizer.decode(greedy[0, ids.shape[1] :], skip_special_tokens=True)
         assert res.text == text.split(req.until[0])[0]
         assert res.prompt_tokens == ids.shape[1] and 0 < res.generated_tokens <= 8
+
+
+def test_cancel_during_generation_discards_the_batch_and_resume_completes(
+    tiny_model, task_files, tmp_path, monkeypatch
+):
+    cfg = dict(shots=0, max_new_tokens=5, batch_size=2)
+    reference = evaluate(_task(tiny_model, task_files, "gsm8k", tmp_path / "ref", **cfg))
+    cancel = threading.Event()
+    original = TransformersBackend._generate
+    calls = []
+
+    def generate(self, batch, stop):
+        calls.append(len(batch))
+        if len(calls) == 2:
+            cancel.set()  # the user cancels while the second batch is being generated
+        return original(self, batch, stop)
+
+    monkeypatch.setattr(TransformersBackend, "_generate", generate)
+    partial = evaluate(_task(tiny_model, task_files, "gsm8k", tmp_path / "run", **cfg), cancel=cancel)
+    assert partial.status == "cancelled" and len(_records(tmp_path / "run")) == 2  # only the first batch
+    monkeypatch.setattr(TransformersBackend, "_generate", original)
+    resumed = evaluate(_task(tiny_model, task_files, "gsm8k", tmp_path / "run", **cfg))
+    assert resumed.status == "complete" and resumed.metrics == reference.metrics
+    ref = {r.key: r.generated for r in _records(tmp_path / "ref")}
+    assert {r.key: r.generated for r in _records(tmp_path / "run")} == ref
