@@ -21,8 +21,8 @@ TQA = [
 PRO = [
     {
         "question_id": i, "question": f"Which orbit {i}?", "options": ["star", "moon", "comet", "host"],
-        "answer": "ABCD"[i % 4], "answer_index": i % 4, "cot_content": "A: Let's think step by step. The answer is (B).",
-        "category": category, "src": "x", "split": split,
+        "answer": "ABCD"[i % 4], "answer_index": i % 4, "category": category, "src": "x", "split": split,
+        "cot_content": "A: Let's think step by step. The answer is (B).",
     }
     for i, (category, split) in enumerate(
         [("physics", "test")] * 3 + [("computer science", "test")] * 2 + [("physics", "validation")] * 2
