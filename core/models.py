@@ -8,10 +8,12 @@ the float32 model) are given back to the system before the model that is evaluat
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import re
+import shutil
 import socket
 import threading
 import time
@@ -21,14 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from . import assets
+from .convert import CONVERTED_MARKER
 from .devices import check_combination, resolve_device, resolve_dtype
 from .errors import ModelLoadError, UserInputError, one_line
 from .events import Event, ModelLoading, Notice
+from .fsutil import ensure_writable_dir, exclusive, fs_error, is_disk_full
+from .hub import network_fix
 from .locations import converted_models_dir
 from .schema import ModelInfo
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-from .convert import CONVERTED_MARKER  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,16 @@ def describe_spec(spec: str) -> ModelSource:
             raise UserInputError(
                 f"model file not found: {spec}; check the path (or use an alias: "
                 f"{', '.join(sorted(assets.MODEL_ALIASES))})"
+            )
+        try:
+            with path.open("rb") as f:
+                magic = f.read(4)
+        except OSError as exc:
+            raise UserInputError(f"cannot read {spec} ({exc.strerror or exc}); check the file's permissions") from None
+        if magic != b"GGUF":
+            raise UserInputError(
+                f"{spec} is not a GGUF file (it does not start with the GGUF signature); check the file, or download "
+                "it again"
             )
         return ModelSource(spec, "gguf", path=path.resolve())
     if path.is_dir():
@@ -133,6 +147,18 @@ def convert_gguf(
     if (target / CONVERTED_MARKER).is_file():
         return target
     say = emit or (lambda _e: None)
+    folder = ensure_writable_dir(target.parent, "cache folder (LLM_TUI_CACHE or --cache-dir)")
+
+    def waiting(message: str) -> None:
+        say(ModelLoading(gguf.name, "convert", message))
+
+    with exclusive(folder / f".{target.name}.lock", f"the conversion of {gguf.name}", wait=True, on_wait=waiting):
+        if (target / CONVERTED_MARKER).is_file():
+            return target  # another process converted it while this one waited
+        return _convert(gguf, target, say, cancel)
+
+
+def _convert(gguf: Path, target: Path, say: Callable[[Event], None], cancel: threading.Event | None) -> Path:
     say(ModelLoading(gguf.name, "convert", "de-quantising GGUF once into the cache (later loads are fast)"))
     import subprocess
     import sys
@@ -148,16 +174,23 @@ def convert_gguf(
                 if cancel is not None and cancel.is_set():
                     proc.kill()
                     proc.wait()
+                    shutil.rmtree(target.with_name(f"{target.name}.tmp-{proc.pid}"), ignore_errors=True)
                     raise ModelLoadError(f"conversion of {gguf.name} cancelled; run again to convert it") from None
     if proc.returncode != 0:
+        # a converter that died (out of memory, killed) leaves its half-written folder: remove it
+        shutil.rmtree(target.with_name(f"{target.name}.tmp-{proc.pid}"), ignore_errors=True)
         lines = [ln for ln in (err or "").splitlines() if ln.strip()]
         message = lines[-1].removeprefix("error: ") if lines and lines[-1].startswith("error: ") else None
+        if message is None and is_disk_full(Exception(err or "")):
+            raise fs_error(OSError(errno.ENOSPC, "No space left on device"), target.parent, "cache folder")
         if message is None:
             died = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
             message = (
                 f"converting {gguf.name} stopped ({died}; most often for lack of memory: it needs about twice "
                 "the float32 model); free memory and try again"
             )
+        if "no space left" in message.lower():
+            raise UserInputError(message)
         raise ModelLoadError(message)
     import resource
 
@@ -169,6 +202,29 @@ def convert_gguf(
         )
     )
     return target
+
+
+WEIGHT_FILES = ("*.safetensors", "*.safetensors.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "tokenizer_config.json")
+
+
+def check_model_folder(folder: Path) -> None:
+    """A local model folder has weights and a tokenizer besides config.json, or a one-line error saying which."""
+    if not any(any(folder.glob(pattern)) for pattern in WEIGHT_FILES):
+        if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
+            raise UserInputError(
+                f"{folder} holds pickle weights (.bin/.pt), which llm-tui does not load (a pickle can run code); "
+                "convert them to safetensors, or use the model's safetensors release"
+            )
+        raise UserInputError(
+            f"{folder} has config.json but no weights (model.safetensors); copy the model's weight files into it, "
+            "or point --model at a complete model folder"
+        )
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise UserInputError(
+            f"{folder} has no tokenizer (tokenizer.json, tokenizer.model or vocab.json); copy the tokenizer files "
+            "from the model's repository into it"
+        )
 
 
 def _hub_error(exc: BaseException, hub_id: str) -> ModelLoadError | None:
@@ -194,7 +250,7 @@ def _hub_error(exc: BaseException, hub_id: str) -> ModelLoadError | None:
     if names & offline or "connect" in text or "offline" in text or "resolve" in text:
         return ModelLoadError(
             f"cannot reach the Hugging Face hub to download {hub_id}, and it is not in the "
-            "local HF cache; connect to the network, or pass a local folder or .gguf file"
+            f"local HF cache; {network_fix()}, or pass a local folder or .gguf file"
         )
     return None
 
@@ -226,7 +282,7 @@ def check_hub_model(hub_id: str) -> bool:
             return True
         raise ModelLoadError(
             f"cannot reach the Hugging Face hub to download {hub_id}, and it is not in the "
-            "local HF cache; connect to the network, or pass a local folder or .gguf file"
+            f"local HF cache; {network_fix()}, or pass a local folder or .gguf file"
         )
     try:
         auth_check(hub_id)
@@ -294,18 +350,32 @@ def load_model(
     elif source.kind == "folder":
         assert source.path is not None
         folder = source.path
+        check_model_folder(folder)
     else:
         assert source.hub_id is not None
         folder = source.hub_id
         local_only = check_hub_model(source.hub_id)
 
     cache_warning = limit_onednn_cache(device, quant)
+    if device == "cpu" and dtype == "float16" and quant == "none":
+        say(
+            Notice(
+                "float16 on CPU is usually many times slower than bfloat16 or float32 (CPUs rarely compute in "
+                "float16 natively); use --dtype auto (bfloat16 where the CPU has it) unless float16 is the point",
+                "warning",
+            )
+        )
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _quiet_transformers()
     say(ModelLoading(spec, "load", f"{device}, {dtype}, quant {quant}"))
-    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype), "trust_remote_code": trust_remote_code}
+    # safetensors only: weights in pickle files (.bin) could run code when loaded, so they are never read
+    kwargs: dict[str, Any] = {
+        "dtype": getattr(torch, dtype),
+        "trust_remote_code": trust_remote_code,
+        "use_safetensors": True,
+    }
     if source.kind == "hub" and local_only:
         kwargs["local_files_only"] = True
     if quant != "none":

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import UserInputError
+from .fsutil import LOCK_NAME, atomic_write_text, ensure_writable_dir, exclusive, fs_error
 from .schema import RUN_FORMAT, RUN_FORMAT_V1, DocRecord, RunIdentity, RunResults, parse_record, parse_results
 
 RESULTS = "results.json"
@@ -97,6 +98,8 @@ def read_records(
                 os.fsync(f.fileno())
         data = fixed
     records: dict[RecordKey, DocRecord] = {}
+    kept: list[str] = []
+    duplicates: list[str] = []
     for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
@@ -107,7 +110,24 @@ def read_records(
                 f"{path} line {n} is corrupt (not a question record: {exc}); delete that line to "
                 "re-ask it, or use a new --output"
             ) from None
-        records.setdefault(rec.key, rec)
+        if rec.key in records:
+            duplicates.append(line)
+            continue
+        records[rec.key] = rec
+        kept.append(line)
+    if duplicates:
+        # Two processes writing one folder (before run folders were locked) scored documents twice: the first
+        # record of each stays; the others are set aside, not lost.
+        aside = path.with_name(path.name + ".dup")
+        if repair:
+            with aside.open("a", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in duplicates))
+            atomic_write_text(path, "".join(line + "\n" for line in kept), "--output folder")
+        notices.append(
+            f"{path.name}: {len(duplicates)} duplicate record(s) of documents already scored"
+            + (f" were moved to {aside.name}" if repair else " were ignored")
+            + "; the first record of each document counts"
+        )
     return records, notices
 
 
@@ -116,19 +136,45 @@ def dump_record(record: DocRecord) -> str:
 
 
 class RunStore:
+    """One run folder, held exclusively from ``open`` to ``close`` (a second process on the same folder is
+    refused with the holder's pid; the lock dies with its process, ``kill -9`` included)."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.results_path = self.path / RESULTS
         self.questions_path = self.path / QUESTIONS
+        self._stack = contextlib.ExitStack()
 
     def open(self, identity: RunIdentity) -> OpenedRun:
-        """Create the folder, or resume it when it holds a run of the same configuration."""
+        """Create the folder, or resume it when it holds a run of the same configuration. Takes the lock."""
         if self.path.exists() and not self.path.is_dir():
             raise UserInputError(f"--output {self.path} is a file; give a folder")
-        existing = [p.name for p in self.path.iterdir()] if self.path.is_dir() else []
+        fresh = not self.path.exists()
+        if not fresh:
+            self._inspect(identity)  # before the lock too: a folder that is refused gets nothing written into it
+        ensure_writable_dir(self.path, "--output folder")
+        try:
+            self._stack.enter_context(exclusive(self.path / LOCK_NAME, f"--output {self.path}"))
+            return self._open(identity)
+        except BaseException:
+            self.close()
+            if fresh:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
+            raise
+
+    def close(self) -> None:
+        """Release the folder (the lock); idempotent."""
+        self._stack.close()
+
+    def _inspect(self, identity: RunIdentity) -> RunResults | None:
+        """The run already in the folder (None when it is empty), refused unless this configuration may resume it."""
+        try:
+            existing = [p.name for p in self.path.iterdir() if not p.name.startswith(LOCK_NAME)]
+        except OSError as exc:
+            raise fs_error(exc, self.path, "--output folder") from None
         if not existing:
-            self.path.mkdir(parents=True, exist_ok=True)
-            return OpenedRun({}, None)
+            return None
         if RESULTS not in existing:
             raise UserInputError(
                 f"--output {self.path} is not empty and holds no llm-tui run; pick a new or empty folder"
@@ -146,6 +192,12 @@ class RunStore:
                 f"--output {self.path} holds a run with a different configuration ({detail}); "
                 "nothing was changed, pick another --output"
             )
+        return previous
+
+    def _open(self, identity: RunIdentity) -> OpenedRun:
+        previous = self._inspect(identity)
+        if previous is None:
+            return OpenedRun({}, None)
         records, notices = read_records(self.questions_path)
         return OpenedRun(records, previous, notices)
 
@@ -153,25 +205,30 @@ class RunStore:
         if not records:
             return
         blob = "".join(dump_record(r) + "\n" for r in records).encode("utf-8")
-        with self.questions_path.open("ab") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with self.questions_path.open("ab") as f:
+                f.write(blob)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:  # a torn last line at worst: repaired when the run is resumed
+            raise fs_error(exc, self.questions_path, "--output folder") from None
 
     def discard(self) -> None:
-        """Remove a run that holds no answers (its results.json and an empty journal), and the folder if empty."""
+        """Remove a run that holds no answers (its results.json and an empty journal), release it, and remove the
+        folder if nothing else is left in it."""
         for path in (self.results_path, self.questions_path):
             if path.exists() and (path == self.results_path or path.stat().st_size == 0):
                 path.unlink()
+        self.close()
         with contextlib.suppress(OSError):
+            for leftover in self.path.glob(LOCK_NAME + "*"):
+                leftover.unlink()
             self.path.rmdir()
 
     def write_results(self, results: RunResults) -> None:
-        tmp = self.results_path.with_name(RESULTS + ".tmp")
-        tmp.write_text(json.dumps(results.dump(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        with tmp.open("rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.results_path)
+        atomic_write_text(
+            self.results_path, json.dumps(results.dump(), indent=2, ensure_ascii=False) + "\n", "--output folder"
+        )
 
 
 def load_records(run_dir: Path, results: RunResults) -> dict[RecordKey, DocRecord]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import sys
 import time
@@ -10,8 +11,20 @@ from dataclasses import dataclass
 from .schema import Timing
 
 
+def reset_peak_rss() -> None:
+    """Start a new peak-RSS measurement (Linux: the kernel's high-water mark VmHWM, reset through
+    /proc/self/clear_refs), so a run's peak is its own and not that of a model an earlier run in the same
+    process loaded. Elsewhere the peak stays the process's since it started."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def peak_rss_bytes() -> int:
-    """The process's peak resident set size so far."""
+    """Peak resident set size since ``reset_peak_rss`` (Linux), else the process's peak so far."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 

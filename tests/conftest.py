@@ -170,3 +170,15 @@ def task_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         files[name] = folder / f"{name}.jsonl"
         files[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
     return files
+
+
+@pytest.fixture(autouse=True)
+def _restore_stop_signals():
+    """The commands install SIGINT/SIGTERM/SIGHUP handlers when run in the test process; put the old ones back."""
+    import signal
+
+    signals = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    previous = {s: signal.getsignal(s) for s in signals}
+    yield
+    for s, handler in previous.items():
+        signal.signal(s, handler)

@@ -279,7 +279,13 @@ async def test_resize_to_80x24_and_back_and_a_bad_data_file(tmp_path):
         assert "bad.jsonl line 1 is not valid JSON" in app.screen.message
 
 
-async def test_quit_during_a_run_stops_the_worker(tmp_path, tiny_model, mmlu_file, monkeypatch):
+@pytest.mark.parametrize("how", ["q", "SIGTERM", "SIGHUP"])
+async def test_quit_or_a_signal_during_a_run_stops_after_the_batch_and_saves(
+    tmp_path, tiny_model, mmlu_file, monkeypatch, how
+):
+    import os
+    import signal
+
     gate = threading.Semaphore(0)
     original = TransformersBackend.run
 
@@ -288,20 +294,31 @@ async def test_quit_during_a_run_stops_the_worker(tmp_path, tiny_model, mmlu_fil
         return original(self, batch, cancel)
 
     monkeypatch.setattr(TransformersBackend, "run", gated)
-    app = ProbeApp(settings=settings(str(tmp_path / "runs")))
+    runs = tmp_path / "runs"
+    app = ProbeApp(settings=settings(str(runs)), handle_signals=True)
     async with app.run_test(size=(100, 30)) as pilot:
         await _type_into(pilot, "#model-input", str(tiny_model))
         await _type_into(pilot, "#data", str(mmlu_file))
-        await _pick_only(pilot, "astronomy")
+        setup = app.screen
+        setup.selected = {"astronomy", "anatomy", "virology"}  # 28 questions: astronomy's 13 are the first batch
+        setup._fill_subjects()
         await pilot.press("ctrl+r")
         live = app.get_screen("live")
         await wait_until(pilot, lambda: any(isinstance(e, SubsetStarted) for e in app.engine_events))
-        await pilot.press("q")
-        assert live.cancel.is_set()
-    gate.release()  # the batch in flight finishes, then the worker sees the cancel and stops
-    for worker in list(app.workers):
-        worker.cancel()
-    assert not app.is_running
+        if how == "q":
+            await pilot.press("q")
+        else:
+            os.kill(os.getpid(), getattr(signal, how))  # what kill, systemd or a closed SSH session send
+            await wait_until(pilot, lambda: live.cancel.is_set())
+        assert live.cancel.is_set() and app.is_running  # still up: the batch in flight is being finished
+        await wait_until(pilot, lambda: any(w.group == "quit" for w in app.workers))
+        (quitting,) = [w for w in app.workers if w.group == "quit"]
+        gate.release()  # the batch finishes, the worker sees the cancel, saves, and the app exits
+        await quitting.wait()
+    (run,) = [p.parent for p in runs.rglob("results.json")]
+    results = json.loads((run / "results.json").read_text())
+    assert results["status"] == "cancelled"
+    assert results["accuracy"]["answered"] == len((run / "questions.jsonl").read_text().splitlines()) > 0
 
 
 def _rendered(widget) -> str:

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from cli_helpers import one_error_line
 
 from core.runs import RESULTS, RUN_FORMAT
@@ -256,12 +255,3 @@ def test_no_traceback_from_a_real_process(tmp_path):
 
 def test_results_format_marker():
     assert RUN_FORMAT.startswith("llm-tui-run/") and RESULTS == "results.json"
-
-
-@pytest.fixture(autouse=True)
-def _restore_sigint():
-    import signal
-
-    previous = signal.getsignal(signal.SIGINT)
-    yield
-    signal.signal(signal.SIGINT, previous)

@@ -7,7 +7,6 @@ PyPI and converts the GGUF files once.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import kill_9_when_journal_has
 
 pytestmark = pytest.mark.slow
 CMD = [sys.executable, "-m", "tui.cli", "--batch"]
@@ -62,22 +62,8 @@ def test_kill_9_halfway_then_resume_matches_uninterrupted(tmp_path, args):
     ref = _llm_tui(*args, "--output", str(tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr
     run = tmp_path / "run"
-    journal = run / "questions.jsonl"
     proc = subprocess.Popen(CMD + args + ["--output", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    lines = 0
-    while time.monotonic() < deadline:
-        lines = journal.read_bytes().count(b"\n") if journal.exists() else 0
-        if lines >= 12:
-            break
-        try:
-            proc.wait(timeout=0.05)  # wake up on the journal growing or the process ending
-            break
-        except subprocess.TimeoutExpired:
-            pass
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = journal.read_bytes().count(b"\n")
+    killed_at = kill_9_when_journal_has(proc, run / "questions.jsonl", 12)
     assert 12 <= killed_at < 80, f"the run was not interrupted mid-way ({killed_at} lines)"
     resumed = _llm_tui(*args, "--output", str(run))
     assert resumed.returncode == 0, resumed.stderr

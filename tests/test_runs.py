@@ -27,6 +27,7 @@ def _started(tmp_path):
     store.open(IDENTITY)
     store.write_results(RunResults(identity=IDENTITY))
     store.append([_rec(0), _rec(1)])
+    store.close()  # the folder is locked from open to close; the tests below reopen it
     return store
 
 

@@ -5,6 +5,7 @@ torch and transformers are imported by a background worker after the first frame
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class LlmTuiApp(App[None]):
         devices: list[Any] | None = None,
         counts: dict[str, int] | None = None,
         tasks: list[Any] | None = None,
+        handle_signals: bool = False,
     ) -> None:
         """``devices`` and ``counts`` given: no warm-up; ``tasks``: fixed catalogue rows (tests, snapshots)."""
         super().__init__()
@@ -53,6 +55,8 @@ class LlmTuiApp(App[None]):
         self.models = ModelCache()  # shared by evaluation and chat: a model loaded once serves both
         self._injected = (devices, counts) if devices is not None else None
         self._tasks = tasks
+        self._quitting = False
+        self._handle_signals = handle_signals  # the real app (run_app) quits cleanly on SIGTERM/SIGHUP
 
     def task_rows(self) -> list[Any]:
         """The task catalogue, each task with its data state (a few file checks: no download, no dataset read)."""
@@ -63,6 +67,7 @@ class LlmTuiApp(App[None]):
         return describe_tasks(self.settings.cache)
 
     def on_mount(self) -> None:
+        self.on_mount_signals()
         if self._injected is not None:
             self._warmed(WarmupDone(self._injected[0], self._injected[1]))
         else:
@@ -142,10 +147,36 @@ class LlmTuiApp(App[None]):
         )
         self.push_screen(HelpScreen(sections))
 
+    def on_mount_signals(self) -> None:
+        """SIGTERM (kill, systemd) and SIGHUP (a closed SSH session) quit like `q`: a run in progress stops after
+        its batch, with its progress saved."""
+        import asyncio
+        import signal
+
+        if not self._handle_signals:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals here
+                    loop.add_signal_handler(sig, lambda: self.call_later(self.action_quit))
+
     async def action_quit(self) -> None:
+        """Quit; a run in progress first stops after the batch in flight and saves (q again: quit at once)."""
         live = self.get_screen("live")
-        if isinstance(live, LiveScreen):
+        running = [w for w in self.workers if w.group == "evaluation" and w.is_running]
+        if isinstance(live, LiveScreen) and running and not self._quitting:
+            self._quitting = True
             live.cancel.set()  # the worker stops after its batch; the journal is consistent at any point
+            self.notify("stopping after the batch in flight, saving progress (q again to quit at once)")
+            self.run_worker(self._exit_when_stopped(running), group="quit", exclusive=True, exit_on_error=False)
+            return
+        self.exit()
+
+    async def _exit_when_stopped(self, workers: list[Any]) -> None:
+        for worker in workers:
+            with contextlib.suppress(Exception):  # a failed run still ends; its error was shown already
+                await worker.wait()
         self.exit()
 
 

@@ -11,9 +11,6 @@ Exit codes: 0 done (refused turns included: they are recorded), 1 failure, 2 bad
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -24,7 +21,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .cli_common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, Parser, add_model_options
+from .cli_common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Parser,
+    add_model_options,
+    foreseeable_os_error,
+    install_stop_signals,
+)
 
 GEN_FLAGS = {
     "max_new_tokens": "tokens per reply (default 256)",
@@ -91,9 +97,10 @@ def settings_from_args(ns: argparse.Namespace, script_system: str | None) -> Any
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    """The transcript, replaced whole after every turn (a failure names the path and the fix)."""
+    from core.fsutil import atomic_write_json
+
+    atomic_write_json(path, data, "--output transcript")
 
 
 class ChatRenderer:
@@ -230,41 +237,38 @@ def run_chat(argv: Sequence[str]) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
+        foreseeable = foreseeable_os_error(exc) if isinstance(exc, OSError) else None
+        if foreseeable is not None:  # a file-system problem the user can fix, that slipped past the checks
+            return _fail(foreseeable, EXIT_BAD_INPUT)
         if ns.debug:
             raise
         return _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", EXIT_FAILURE)
 
 
 def _run_batch(ns: argparse.Namespace) -> int:
-    from core.chat.headless import compare_history, play_script
+    from core.chat.headless import check_script_commands, compare_history, play_script
     from core.chat.script import load_script
     from core.chat.session import ChatSession
+    from core.chat.store import ChatStore
     from core.errors import UserInputError
+    from core.fsutil import ensure_writable_file
     from core.models import describe_spec, load_model
 
     if not ns.script or not ns.output:
         raise UserInputError("--batch needs --script FILE and --output OUT.json")
-    output = Path(ns.output).expanduser()
-    if output.is_dir():
-        raise UserInputError(f"--output {ns.output} is a folder; give a file name such as {output / 'chat.json'}")
-    script = load_script(ns.script)  # every line is checked before the model loads
+    # Everything a user can get wrong is checked before the model loads: the transcript's path, every line
+    # of the script, the chats that its /load lines name and the folder its /save lines write to.
+    output = ensure_writable_file(ns.output, "--output transcript")
+    script = load_script(ns.script)
+    store = ChatStore()
+    check_script_commands(script, store)
     settings = settings_from_args(ns, script.system)
     describe_spec(ns.model)
     console = Console(highlight=False)
     render = ChatRenderer(console, quiet=ns.quiet)
     cancel = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_sigint(_signum: int, _frame: Any) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("\nstopping the reply in flight (Ctrl+C again to quit at once)...", file=sys.stderr)
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, on_sigint)
+    restore = install_stop_signals(cancel, "stopping the reply in flight; the transcript keeps the turns so far")
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
         cache = Path(ns.cache_dir).expanduser() if ns.cache_dir else None
         loaded = load_model(ns.model, ns.device, ns.dtype, ns.quant, cache, ns.trust_remote_code, render, cancel)
         console.print(
@@ -277,9 +281,9 @@ def _run_batch(ns: argparse.Namespace) -> int:
 
         if ns.compare_history:
             ChatSession(loaded, settings)  # refuse impossible settings before playing
-            transcript = compare_history(loaded, settings, script, render, cancel, checkpoint)
+            transcript = compare_history(loaded, settings, script, render, cancel, checkpoint, store)
         else:
-            session = ChatSession(loaded, settings)
+            session = ChatSession(loaded, settings, store=store)
             console.print(
                 f"budget {session.budget} prompt tokens, strategy {settings.strategy}, "
                 f"history {'on' if settings.history else 'off'}, prompt format: {session.format.name}"
@@ -287,8 +291,7 @@ def _run_batch(ns: argparse.Namespace) -> int:
             transcript = play_script(session, script, render, cancel, checkpoint)
         write_json(output, transcript)
     finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, previous)
+        restore()
     if ns.compare_history:
         for label in ("history_on", "history_off"):
             if label in transcript["runs"]:

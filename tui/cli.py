@@ -16,14 +16,23 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .cli_common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, Parser, add_model_options, fail
+from .cli_common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Parser,
+    add_model_options,
+    fail,
+    foreseeable_os_error,
+    install_stop_signals,
+)
 
 
 def _eval_parser() -> argparse.ArgumentParser:
@@ -92,18 +101,6 @@ def _eval_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _install_signals(cancel: threading.Event) -> None:
-    """First Ctrl+C: stop after the batch in flight (progress saved). Second: stop now."""
-
-    def handler(_signum: int, _frame: Any) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        print("\nstopping after the current batch (Ctrl+C again to stop at once)...", file=sys.stderr)
-
-    signal.signal(signal.SIGINT, handler)
-
-
 def _resume_hint(argv: Sequence[str], run_dir: str) -> str:
     args = list(argv)
     for flag in ("--output", "-o"):
@@ -130,6 +127,7 @@ def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
     from core.config import EvalConfig
     from core.errors import LlmTuiError, ModelLoadError, UserInputError
     from core.evaluate import evaluate, plan
+    from core.fsutil import check_writable_dir
     from core.locations import cache_dir
     from core.models import ModelCache, describe_spec
     from core.tasks import parse_tasks
@@ -138,13 +136,18 @@ def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
 
     models = ns.model or [DEFAULT_MODEL]
     cancel = threading.Event()
-    _install_signals(cancel)
+    install_stop_signals(cancel, "stopping after the batch in flight; progress is saved")
     console = stdout_console()
     try:
         tasks = parse_tasks(ns.task)
         for spec in models:
             describe_spec(spec)
         folders = _run_folders(models, tasks, ns.output, ns.runs_dir)
+        for folder in folders:  # a read-only or impossible --output is refused before any model work
+            where = Path(folder).parent if folder else Path(ns.runs_dir)
+            if folder and Path(folder).exists() and not Path(folder).is_dir():
+                raise UserInputError(f"--output {folder} is a file; give a folder")
+            check_writable_dir(where, "--output folder" if folder else "--runs-dir folder")
         configs = []
         for i, (spec, task) in enumerate((m, t) for m in models for t in tasks):
             subsets = ns.subjects if task in ("mmlu", "mmlu_pro") else None
@@ -370,7 +373,7 @@ def run_app(ns: argparse.Namespace) -> int:
         settings.runs_dir = ns.runs_dir
     if ns.cache_dir:
         settings.cache_dir = ns.cache_dir
-    create_app(settings=settings).run()
+    create_app(settings=settings, handle_signals=True).run()
     # A model load in flight cannot be interrupted; do not keep the user waiting for it after quitting.
     import threading
 
@@ -409,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: no traceback for the user unless asked
+        foreseeable = foreseeable_os_error(exc) if isinstance(exc, OSError) else None
+        if foreseeable is not None:  # a file-system problem the user can fix, that slipped past the checks
+            return fail(foreseeable, EXIT_BAD_INPUT)
         if debug:
             raise
         return fail(

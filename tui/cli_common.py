@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from typing import NoReturn
+import threading
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -40,3 +43,50 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow a hub model's own Python code to run (off unless you ask)",
     )
+
+
+STOP_SIGNALS = tuple(
+    s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None
+)
+
+
+def install_stop_signals(cancel: threading.Event, stopping: str) -> Callable[[], None]:
+    """Ctrl+C, SIGTERM (kill, systemd, timeout) and SIGHUP (a closed SSH session) all ask for a clean stop.
+
+    The first sets ``cancel`` and prints ``stopping`` (the work stops after what is in flight, with its progress
+    saved); a second one raises KeyboardInterrupt (stop at once). Returns a function restoring the previous
+    handlers. Outside the main thread (tests driving the CLI from a worker) nothing is installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, _frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        name = signal.Signals(signum).name
+        again = "Ctrl+C again" if signum == signal.SIGINT else f"{name} again"
+        print(f"\n{name}: {stopping} ({again} to stop at once)...", file=sys.stderr)
+
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    for s in STOP_SIGNALS:
+        signal.signal(s, handler)
+
+    def restore() -> None:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+    return restore
+
+
+def foreseeable_os_error(exc: OSError) -> str | None:
+    """A file-system error a user can cause (full disk, read-only, permissions, a file in the way) that slipped
+    past the checks, as the one line to print; None for anything else (a real bug: reported as unexpected)."""
+    import errno
+
+    from core.fsutil import fs_error
+
+    causes = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST)
+    if exc.errno not in causes:
+        return None
+    return str(fs_error(exc, exc.filename or "a file", "path"))

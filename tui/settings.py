@@ -13,8 +13,10 @@ MAX_RECENT = 8
 
 
 def config_file() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(os.environ.get("LLM_TUI_CONFIG", Path(base) / "llm-tui" / "settings.json"))
+    """$LLM_TUI_CONFIG, else settings.json in the per-user config folder (~/.config/llm-tui on Linux)."""
+    from core.locations import config_dir
+
+    return Path(os.environ.get("LLM_TUI_CONFIG", config_dir() / "settings.json"))
 
 
 @dataclass
@@ -53,9 +55,11 @@ class AppSettings:
     def save(self) -> None:
         if not self.path:
             return
+        from core.errors import UserInputError
+        from core.fsutil import atomic_write_json
+
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            data = {k: v for k, v in asdict(self).items() if k != "path"}
-            Path(self.path).write_text(json.dumps(data, indent=2) + "\n")
-        except OSError:
+            atomic_write_json(self.path, {k: v for k, v in asdict(self).items() if k != "path"}, "settings file")
+        except (OSError, UserInputError):
             pass  # settings are a convenience; never fail a run over them

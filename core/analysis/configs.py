@@ -154,7 +154,7 @@ def compare_configs(runs: Sequence[Run], baseline: str | Path | int | None = Non
     models = {r.model for r in runs}
     if len(models) > 1:
         notes.append("the runs are of different models, so the ratios compare models as well as configurations")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in runs:
         per_subset = r.results.subsets
         timings: list[Timing | None] = [per_subset[s].timing if s in per_subset else None for s in sorted(subsets)]

@@ -499,13 +499,13 @@ def hard_questions(aligned: Aligned) -> list[SubsetMistakes]:
             picks = tuple(str(x) for x in aligned.picks[:, q])
             return QuestionRef(subset, doc_id, aligned.questions[q], aligned.answers[q], picks, right_by)
 
-        all_wrong = tuple(ref(j) for j in np.flatnonzero(counts == len(labels)))
+        all_wrong = tuple(ref(int(j)) for j in np.flatnonzero(counts == len(labels)))
         only = []
         by: dict[str, int] = {label: 0 for label in labels}
         for j in np.flatnonzero(counts == len(labels) - 1):
             r = int(np.flatnonzero(~w[:, j])[0])
             by[labels[r]] += 1
-            only.append(ref(j, labels[r]))
+            only.append(ref(int(j), labels[r]))
         out.append(
             SubsetMistakes(s, len(idx), all_wrong, all_wrong_p * len(idx), tuple(only), one_right_p * len(idx), by)
         )

@@ -1,6 +1,8 @@
-"""Small exact statistics in plain Python and numpy (no scipy): intervals, tail probabilities, agreement.
+"""Statistics for comparing runs. The standard ones come from scipy and statsmodels (Wilson interval, chi-square
+tail, exact binomial / McNemar test, Cohen's kappa); what no library offers for this question (the Poisson-binomial
+distribution of "how many runs got it wrong", bin pooling for its chi-square) is computed here with numpy.
 
-Every function here is checked against hand-computed values in tests/test_analysis.py.
+Every function is checked against hand-computed values in tests/test_analysis.py.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 MCNEMAR_EXACT_BELOW = 25  # discordant pairs; below this McNemar uses the exact binomial test
 
 
-def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
+def wilson(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a proportion (95% by default); (0, 1) when n is 0.
 
     Chosen over the normal (Wald) interval because it stays inside [0, 1] and keeps its coverage near 0%
@@ -23,47 +25,30 @@ def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
     """
     if n <= 0:
         return 0.0, 1.0
-    p = correct / n
-    z2 = z * z
-    denom = 1 + z2 / n
-    centre = (p + z2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(correct, n, alpha=1 - confidence, method="wilson")
+    return max(0.0, float(lo)), min(1.0, float(hi))
 
 
 def chi2_sf(x: float, df: int) -> float:
-    """P(X >= x) for a chi-square variable with an integer number of degrees of freedom (closed forms)."""
+    """P(X >= x) for a chi-square variable with ``df`` degrees of freedom."""
     if df < 1:
         raise ValueError(f"degrees of freedom must be >= 1, got {df}")
     if x <= 0 or math.isnan(x):
         return 1.0
-    if math.isinf(x):
-        return 0.0
-    half = x / 2
-    if df % 2 == 0:  # e^(-x/2) * sum_{k < df/2} (x/2)^k / k!
-        log_term, total = -half, 0.0
-        for k in range(df // 2):
-            if k:
-                log_term += math.log(half) - math.log(k)
-            total += math.exp(log_term)
-        return min(1.0, total)
-    # odd: erfc(sqrt(x/2)) + sqrt(2/pi) e^(-x/2) sum_{k=1..(df-1)/2} x^(k-1/2) / (1*3*...*(2k-1))
-    total = math.erfc(math.sqrt(half))
-    log_term = -half + 0.5 * math.log(2 / math.pi) + 0.5 * math.log(x)
-    for k in range(1, (df - 1) // 2 + 1):
-        if k > 1:
-            log_term += math.log(x) - math.log(2 * k - 1)
-        total += math.exp(log_term)
-    return min(1.0, total)
+    from scipy.stats import chi2
+
+    return float(chi2.sf(x, df))
 
 
 def binomial_two_sided_half(k: int, n: int) -> float:
-    """Exact two-sided p-value of k successes in n trials with p = 1/2 (the symmetric case)."""
+    """Exact two-sided p-value of k successes in n trials with p = 1/2."""
     if n == 0:
         return 1.0
-    low = min(k, n - k)
-    tail = sum(math.comb(n, i) for i in range(low + 1))
-    return min(1.0, 2 * tail / 2**n)
+    from scipy.stats import binomtest
+
+    return float(binomtest(k, n, 0.5, alternative="two-sided").pvalue)
 
 
 @dataclass(frozen=True)
@@ -74,7 +59,8 @@ class McNemar:
     questions carry information about which run is better. With fewer than 25 discordant questions the
     exact binomial test (discordant split ~ Binomial(n, 1/2)) is used, since the chi-square approximation
     is poor there; from 25 on, the chi-square statistic with Edwards' continuity correction
-    (|b - c| - 1)^2 / (b + c) on 1 degree of freedom, which is then close to the exact test.
+    (|b - c| - 1)^2 / (b + c) on 1 degree of freedom, which is then close to the exact test
+    (statsmodels' ``mcnemar``, exact or corrected).
     """
 
     a_only: int
@@ -92,24 +78,29 @@ def mcnemar(a_only: int, b_only: int) -> McNemar:
     n = a_only + b_only
     if n == 0:
         return McNemar(a_only, b_only, "no discordant questions", None, 1.0)
+    from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+
+    table = [[0, a_only], [b_only, 0]]  # only the discordant cells matter
     if n < MCNEMAR_EXACT_BELOW:
-        return McNemar(a_only, b_only, "exact binomial", None, binomial_two_sided_half(a_only, n))
-    stat = (abs(a_only - b_only) - 1) ** 2 / n
-    return McNemar(a_only, b_only, "chi-square (continuity-corrected)", stat, chi2_sf(stat, 1))
+        return McNemar(a_only, b_only, "exact binomial", None, float(sm_mcnemar(table, exact=True).pvalue))
+    result = sm_mcnemar(table, exact=False, correction=True)
+    return McNemar(a_only, b_only, "chi-square (continuity-corrected)", float(result.statistic), float(result.pvalue))
 
 
 def cohen_kappa(both_right: int, a_right_only: int, b_right_only: int, both_wrong: int) -> float | None:
-    """Cohen's kappa for two raters with two categories (here: correct / incorrect). None when undefined."""
+    """Cohen's kappa for two raters with two categories (here: correct / incorrect). None when undefined
+    (both runs constant, so agreement by chance is certain)."""
     n = both_right + a_right_only + b_right_only + both_wrong
     if n == 0:
         return None
-    observed = (both_right + both_wrong) / n
     a_right = (both_right + a_right_only) / n
     b_right = (both_right + b_right_only) / n
-    expected = a_right * b_right + (1 - a_right) * (1 - b_right)
-    if expected >= 1:
-        return None  # both runs constant (all right or all wrong): agreement by chance is certain
-    return (observed - expected) / (1 - expected)
+    if a_right * b_right + (1 - a_right) * (1 - b_right) >= 1:
+        return None
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    table = np.array([[both_right, a_right_only], [b_right_only, both_wrong]], dtype=float)
+    return float(cohens_kappa(table, return_results=False))
 
 
 def poisson_binomial(probs: Sequence[float]) -> list[float]:

@@ -169,14 +169,15 @@ class TransformersBackend:
             gen = [i for i, p in enumerate(batch) if isinstance(p.request, GenerateRequest)]
             single = [i for i, p in enumerate(batch) if isinstance(p.data, _Choice) and p.data.single]
             other = [i for i, p in enumerate(batch) if isinstance(p.data, _Choice) and not p.data.single]
+            done: list[tuple[list[int], Sequence[Result]]] = []
             if single:
-                for i, res in zip(single, self._score_single([batch[i] for i in single]), strict=True):
-                    results[i] = res
+                done.append((single, self._score_single([batch[i] for i in single])))
             if other:
-                for i, res in zip(other, self._score_rows([batch[i] for i in other]), strict=True):
-                    results[i] = res
+                done.append((other, self._score_rows([batch[i] for i in other])))
             if gen:
-                for i, res in zip(gen, self._generate([batch[i] for i in gen], cancel), strict=True):
+                done.append((gen, self._generate([batch[i] for i in gen], cancel)))
+            for indexes, outputs in done:
+                for i, res in zip(indexes, outputs, strict=True):
                     results[i] = res
         gpu_ms = None
         if timed:
@@ -195,16 +196,22 @@ class TransformersBackend:
                 self._logits_to_keep = False
         return self.model(**kwargs).logits[:, -keep:, :]
 
+    def _left_pad(self, seqs: Sequence[list[int]]) -> tuple[Any, Any]:
+        """Token ids and attention mask of ``seqs`` padded on the left to one width (content right-aligned)."""
+        torch = self.torch
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for row, seq in enumerate(seqs):
+            ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            mask[row, width - len(seq) :] = 1
+        return ids, mask
+
     def _score_single(self, batch: Sequence[Prepared]) -> list[ChoiceResult]:
         """Contexts whose continuations are one token each: the last position's distribution holds every score."""
         torch = self.torch
         contexts = [p.data.pairs[0][0] for p in batch]
-        width = max(len(c) for c in contexts)
-        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ctx in enumerate(contexts):
-            ids[row, width - len(ctx) :] = torch.tensor(ctx, dtype=torch.long)
-            mask[row, width - len(ctx) :] = 1
+        ids, mask = self._left_pad(contexts)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         dev = self.model.device
         logits = self._call(ids.to(dev), mask.to(dev), positions.to(dev), 1)[:, -1, :].float()
@@ -308,12 +315,8 @@ class TransformersBackend:
 
         contexts = [p.data for p in batch]
         requests: list[GenerateRequest] = [p.request for p in batch]  # type: ignore[misc]
-        width = max(len(c) for c in contexts)
-        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ctx in enumerate(contexts):
-            ids[row, width - len(ctx) :] = torch.tensor(ctx, dtype=torch.long)
-            mask[row, width - len(ctx) :] = 1
+        ids, mask = self._left_pad(contexts)
+        width = ids.shape[1]
         until = sorted({u for r in requests for u in r.until})
         max_new = max(r.max_new_tokens for r in requests)
         dev = self.model.device

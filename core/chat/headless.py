@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from ..errors import LlmTuiError, UserInputError
 from ..events import Event
 from ..models import LoadedModel
 from .commands import apply_command
@@ -27,6 +28,7 @@ from .events import CommandApplied, ScriptStarted
 from .script import Script
 from .session import ChatSession
 from .settings import ChatSettings
+from .store import ChatStore
 
 TRANSCRIPT_FORMAT = "llm-tui-chat-transcript"
 TRANSCRIPT_VERSION = 1
@@ -76,18 +78,24 @@ def play_script(
         if cancel.is_set():
             status = "interrupted"
             break
-        if step.is_message:
-            record = session.run_turn(step.command.text, say, cancel)  # type: ignore[attr-defined]
-            entry = {"step": n, "turn": len(turns) + 1, **record.to_dict()}
-            if step.expect is not None:
-                entry["expect"] = step.expect
-            turns.append(entry)
-        else:
-            outcome = apply_command(session, step.command)
-            commands.append({"step": n, "after_turn": len(turns), "command": step.text, "lines": list(outcome.lines)})
-            say(CommandApplied(step.text, outcome.lines))
-            if outcome.quit:
-                break
+        try:
+            if step.is_message:
+                record = session.run_turn(step.command.text, say, cancel)  # type: ignore[attr-defined]
+                entry = {"step": n, "turn": len(turns) + 1, **record.to_dict()}
+                if step.expect is not None:
+                    entry["expect"] = step.expect
+                turns.append(entry)
+            else:
+                outcome = apply_command(session, step.command)
+                lines = list(outcome.lines)
+                commands.append({"step": n, "after_turn": len(turns), "command": step.text, "lines": lines})
+                say(CommandApplied(step.text, outcome.lines))
+                if outcome.quit:
+                    break
+        except Exception:
+            if checkpoint is not None:  # the turns played so far stay on disk, marked failed
+                checkpoint(transcript_dict(session, script, turns, commands, "failed"))
+            raise
         if checkpoint is not None:
             checkpoint(transcript_dict(session, script, turns, commands, "running"))
     if cancel.is_set():
@@ -157,12 +165,13 @@ def compare_history(
     emit: Emit | None = None,
     cancel: threading.Event | None = None,
     checkpoint: Checkpoint | None = None,
+    store: ChatStore | None = None,
 ) -> dict[str, Any]:
     """Play ``script`` with history on, then off (fresh conversations, same settings), and probe both."""
     runs: dict[str, dict[str, Any]] = {}
     cancel = cancel or threading.Event()
     for label, history in (("history_on", True), ("history_off", False)):
-        session = ChatSession(loaded, replace(settings, history=history))
+        session = ChatSession(loaded, replace(settings, history=history), store=store)
 
         def partial(t: dict[str, Any], label: str = label) -> None:
             if checkpoint is not None:
@@ -187,3 +196,26 @@ def compare_history(
         "probe_summary": probe_summary(turns),
         "runs": runs,
     }
+
+
+def check_script_commands(script: Script, store: ChatStore) -> None:
+    """Before any model loads: every /load in ``script`` names a chat that exists and reads cleanly (or one an
+    earlier /save NAME of the script writes), and a script that /saves can write to the chats folder. A problem
+    is a UserInputError naming the step."""
+    from ..fsutil import ensure_writable_dir
+    from .commands import Load, Save
+    from .store import check_name
+
+    saved: set[str] = set()
+    for n, step in enumerate(script.steps, 1):
+        try:
+            if isinstance(step.command, Load):
+                name = step.command.name.strip()
+                if name.removesuffix(".json") not in saved:
+                    ChatStore(store.folder).load(name)  # a fresh store: checking must not count as having read it
+            elif isinstance(step.command, Save):
+                ensure_writable_dir(store.folder, "chats folder (LLM_TUI_CHATS)")
+                if step.command.name:
+                    saved.add(check_name(step.command.name))
+        except LlmTuiError as exc:
+            raise UserInputError(f"{script.path} step {n} ({step.text}): {exc}") from None

@@ -88,7 +88,11 @@ _FALSE = {"off", "false", "no", "0"}
 def _number(key: str, raw: Any, kind: type, lo: float, hi: float | None, hint: str, none_ok: bool = False) -> Any:
     if none_ok and (raw is None or (isinstance(raw, str) and raw.strip().lower() in ("none", "off", ""))):
         return None
-    span = f"from {lo:g} to {hi:g}" if hi is not None else f"of {lo:g} or more"
+
+    def show(x: float) -> str:  # 4294967295, not 4.29497e+09; 0.01, not 0.010000
+        return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+    span = f"from {show(lo)} to {show(hi)}" if hi is not None else f"of {show(lo)} or more"
     what = "a whole number" if kind is int else "a number"
     problem = f"{key} must be {what} {span}{hint}"
     if isinstance(raw, bool):

@@ -14,6 +14,7 @@ UserInputError with one line naming the problem; the caller's conversation is ne
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserInputError
+from ..fsutil import atomic_write_text, ensure_writable_dir, exclusive
 from .context import SummaryState
 from .conversation import Conversation, now_iso
 from .messages import FINISH_REASONS, ROLES, Message, TurnRecord
@@ -34,13 +36,22 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 def default_chats_dir() -> Path:
-    """$LLM_TUI_CHATS, else $XDG_DATA_HOME/llm-tui/chats, else ~/.local/share/llm-tui/chats."""
+    """$LLM_TUI_CHATS, else the per-user data folder's chats/ ($XDG_DATA_HOME/llm-tui/chats or
+    ~/.local/share/llm-tui/chats on Linux)."""
     env = os.environ.get(CHATS_ENV)
     if env:
         return Path(env).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / "llm-tui" / "chats"
+    from ..locations import data_dir
+
+    return data_dir() / "chats"
+
+
+def _fingerprint(path: Path) -> str | None:
+    """The sha256 of a saved chat's bytes (None when the file is missing or unreadable)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def check_name(name: str) -> str:
@@ -152,10 +163,15 @@ def conversation_from_dict(d: Any) -> Conversation:
 
 
 class ChatStore:
-    """The chats folder: one ``<name>.json`` per conversation."""
+    """The chats folder: one ``<name>.json`` per conversation.
+
+    Saving takes the file's lock (two processes never interleave a write) and refuses to overwrite a chat that
+    another process saved since this store last wrote or read it (two sessions autosaving under one name would
+    otherwise silently keep only the last writer's turns)."""
 
     def __init__(self, folder: Path | str | None = None) -> None:
         self.folder = Path(folder).expanduser() if folder else default_chats_dir()
+        self._seen: dict[Path, str | None] = {}  # file -> the sha256 of its bytes when this store last wrote/read it
 
     def path_for(self, name: str) -> Path:
         return self.folder / f"{check_name(name)}.json"
@@ -172,14 +188,17 @@ class ChatStore:
 
     def save(self, conv: Conversation) -> Path:
         path = self.path_for(conv.name)
-        conv.updated = now_iso()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            tmp.write_text(json.dumps(conversation_to_dict(conv), indent=1, ensure_ascii=False), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise UserInputError(f"cannot save the chat to {path}: {exc.strerror or exc}; check the folder") from exc
+        ensure_writable_dir(self.folder, "chats folder (LLM_TUI_CHATS)")
+        with exclusive(path.with_name(f".{path.name}.lock"), f"chat file {path}", wait=True, timeout=30):
+            if path.exists() and (path not in self._seen or _fingerprint(path) != self._seen[path]):
+                raise UserInputError(
+                    f"chat '{conv.name}' ({path}) was saved by another session since this one last saved or "
+                    "loaded it; nothing was overwritten: save under another name (/save NEW-NAME)"
+                )
+            conv.updated = now_iso()
+            text = json.dumps(conversation_to_dict(conv), indent=1, ensure_ascii=False)
+            atomic_write_text(path, text, "chats folder (LLM_TUI_CHATS)")
+            self._seen[path] = hashlib.sha256(text.encode("utf-8")).hexdigest()
         return path
 
     def load(self, name_or_path: str) -> Conversation:
@@ -188,7 +207,8 @@ class ChatStore:
             known = ", ".join(self.names()[:5]) or "none saved yet"
             raise UserInputError(f"no saved chat '{name_or_path}' ({path}); saved chats: {known}")
         try:
-            raw = path.read_text(encoding="utf-8")
+            blob = path.read_bytes()
+            raw = blob.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UserInputError(f"cannot read {path}: {exc}; nothing was loaded") from exc
         try:
@@ -198,7 +218,9 @@ class ChatStore:
                 f"cannot load {path.name}: not valid JSON (line {exc.lineno}: {exc.msg}); nothing was loaded"
             ) from None
         try:
-            return conversation_from_dict(data)
+            conv = conversation_from_dict(data)
+            self._seen[path] = hashlib.sha256(blob).hexdigest()
+            return conv
         except UserInputError as exc:
             raise UserInputError(f"cannot load {path.name}: {exc}; nothing was loaded") from None
         except (TypeError, ValueError) as exc:  # a value that passed the type checks but not the dataclass

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import assets
 from ..errors import UserInputError
+from ..hub import network_fix
 from ..schema import DataIdentity
 from .files import read_arrow, read_request_docs, read_table_file
 
@@ -44,14 +45,8 @@ def hub_rows(dataset: str, name: str | None, split: str) -> list[dict[str, Any]]
 
         ds = load_dataset(dataset, name, split=split)
     except Exception as exc:
-        from huggingface_hub import constants
-
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
-        fix = (
-            "unset HF_HUB_OFFLINE (or HF_DATASETS_OFFLINE) and connect to the network"
-            if constants.HF_HUB_OFFLINE
-            else "connect to the network (the hub is not reachable from here)"
-        )
+        fix = network_fix()
         raise UserInputError(
             f"cannot load {dataset}{'/' + name if name else ''} ({split}) from the Hugging Face hub ({first}); "
             f"{fix}, or give a local copy with --data FILE"

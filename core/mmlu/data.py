@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import assets
+from ..data.files import read_table_file
 from ..errors import UserInputError
+from ..hub import network_fix
 from ..schema import DataIdentity
 from .subjects import normalise
 
@@ -90,8 +92,12 @@ def _parse_answer(value: Any, where: str) -> int:
     return answer
 
 
-def _rows_from_records(records: list[dict[str, Any]], name: str) -> tuple[list, list]:
-    test, dev = [], []
+Row = tuple[str, str, list[str], int]
+
+
+def _rows_from_records(records: list[dict[str, Any]], name: str) -> tuple[list[Row], list[Row]]:
+    test: list[Row] = []
+    dev: list[Row] = []
     for i, rec in enumerate(records, 1):
         where = f"{name} row {i}"
         if not isinstance(rec, dict):
@@ -113,20 +119,8 @@ def _rows_from_records(records: list[dict[str, Any]], name: str) -> tuple[list, 
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        records = []
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        records.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise UserInputError(
-                            f"{path.name} line {n} is not valid JSON ({exc.msg}); fix or remove that line"
-                        ) from None
-        return records
-    if suffix == ".json":
+    """Rows of a local file; a .json may also be {"test": [...], "dev": [...]} (dev rows are exemplars)."""
+    if path.suffix.lower() == ".json" and path.is_file():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
@@ -135,21 +129,12 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
             ) from None
         if isinstance(data, dict) and ("test" in data or "dev" in data):
             return [dict(r, split=split) for split in ("test", "dev") for r in data.get(split, [])]
-        if isinstance(data, list):
-            return data
-        raise UserInputError(
-            f"{path.name} holds neither a list of questions nor test/dev lists; expected {FORMAT_HINT}"
-        )
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_table(path).to_pylist()
-        except Exception as exc:
+        if not isinstance(data, list):
             raise UserInputError(
-                f"cannot read {path.name} as parquet ({str(exc)[:120]}); expected {FORMAT_HINT}"
-            ) from None
-    raise UserInputError(f"unsupported data file type '{suffix or path.name}'; use {FORMAT_HINT}")
+                f"{path.name} holds neither a list of questions nor test/dev lists; expected {FORMAT_HINT}"
+            )
+        return data
+    return read_table_file(path, f"expected {FORMAT_HINT}")
 
 
 def load_file(path: Path) -> MmluData:
@@ -181,7 +166,7 @@ def load_hub() -> MmluData:
     except Exception as exc:
         raise UserInputError(
             f"cannot load cais/mmlu from the Hugging Face hub ({str(exc).splitlines()[0][:120]}); "
-            "connect to the network, or use the bundled data (--data bundled)"
+            f"{network_fix()}, or use the bundled data (--data bundled)"
         ) from None
 
     def rows(split: str) -> list:

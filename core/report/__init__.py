@@ -17,6 +17,7 @@ matplotlib (Agg canvas, PDF backend) is imported inside ``write_report`` only, s
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from ..analysis import (
 )
 from ..analysis.load import assign_labels
 from ..errors import UserInputError
+from ..fsutil import ensure_writable_dir, fs_error
 
 PDF = "report.pdf"
 MARKDOWN = "report.md"
@@ -83,11 +85,7 @@ def _prepare_out(out_dir: str | Path) -> Path:
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise UserInputError(f"--out {out} is a file; give a folder for the report")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserInputError(f"cannot create --out {out} ({exc.strerror}); pick another folder") from None
-    return out
+    return ensure_writable_dir(out, "--out folder for the report")
 
 
 def _runs(runs: Sequence[str | Path | Run]) -> list[Run]:
@@ -159,8 +157,15 @@ def write_report(
     missing folder, a baseline that is not among the runs, an unusable output folder) before writing anything.
     """
     run_list = _runs(runs)
-    matrix, task_reports, notices = compare_tasks(run_list, baseline, permutations, seed)
-    out = _prepare_out(out_dir)
+    fresh = not Path(out_dir).expanduser().exists()
+    out = _prepare_out(out_dir)  # an unusable --out is reported before the analysis runs
+    try:
+        matrix, task_reports, notices = compare_tasks(run_list, baseline, permutations, seed)
+    except BaseException:
+        if fresh:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # leave nothing behind for a refused report
+        raise
 
     from matplotlib.backends.backend_pdf import PdfPages
 
@@ -200,9 +205,7 @@ def write_report(
         json_path = out / JSON
         json_path.write_text(json.dumps(_jsonable(matrix, task_reports, notices), indent=1) + "\n", encoding="utf-8")
     except OSError as exc:
-        raise UserInputError(
-            f"cannot write the report into {out} ({exc.strerror or exc}); pick another --out"
-        ) from None
+        raise fs_error(exc, out, "--out folder for the report") from None
     return Report(out, pdf_path, pages, md_path, json_path, tuple(pngs), matrix, tuple(task_reports), tuple(notices))
 
 

@@ -42,7 +42,9 @@ def footer(fig: Figure, text: str) -> None:
     lines = textwrap.wrap(text, int(fig.get_figwidth() * 15.5))
     fig.text(0.01, 0.005, "\n".join(lines), ha="left", va="bottom", fontsize=7, color="0.3")
     bottom = (len(lines) * 8.5 + 6) / (fig.get_figheight() * 72)
-    fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.set(rect=(0, bottom, 1, 1 - bottom))  # type: ignore[call-arg]
 
 
 def title(fig: Figure, text: str) -> None:

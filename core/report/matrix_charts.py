@@ -107,7 +107,7 @@ def bars(matrix: TaskMatrix, name: str = "matrix_bars") -> Chart:
                 colors="0.3",
                 linestyles="--",
                 linewidth=1,
-                label=None if chance_drawn else "chance (uniform random choice)",
+                label="_nolegend_" if chance_drawn else "chance (uniform random choice)",
             )
             chance_drawn = True
     ax.set_xticks(range(len(tasks)), [task_tick(matrix, t) for t in tasks], fontsize=8)

