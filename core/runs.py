@@ -107,8 +107,8 @@ def read_records(
             rec = parse_record(json.loads(line), fmt)
         except ValueError as exc:
             raise UserInputError(
-                f"{path} line {n} is corrupt (not a question record: {exc}); delete that line to "
-                "re-ask it, or use a new --output"
+                f"{path} line {n} is corrupt (not a question record: {exc}); delete that line "
+                "(resuming the run re-asks its question)"
             ) from None
         if rec.key in records:
             duplicates.append(line)
@@ -236,6 +236,21 @@ def load_records(run_dir: Path, results: RunResults) -> dict[RecordKey, DocRecor
     fmt = results.migrated_from or RUN_FORMAT
     records, _notices = read_records(run_dir / QUESTIONS, repair=False, fmt=fmt)
     return records
+
+
+def expand_run_dirs(paths: list[str | Path]) -> list[Path]:
+    """Run folders from what a user names: a run folder itself, or a folder holding runs (a multi-run
+    ``--output``, ``runs/``), expanded to the runs under it, up to three levels deep, in name order. A folder
+    with no run anywhere is kept as given, so that reading it says what is wrong with it."""
+    out: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir() and not (path / RESULTS).exists():
+            found = sorted(p.parent for d in ("*", "*/*", "*/*/*") for p in path.glob(f"{d}/{RESULTS}"))
+            out.extend(found or [path])
+        else:
+            out.append(path)
+    return list(dict.fromkeys(out))
 
 
 def list_runs(runs_dir: str | Path) -> list[tuple[Path, RunResults]]:

@@ -28,8 +28,8 @@ if [ "$what" = all ] || [ "$what" = tasks ]; then
   # Limits (the same for every model; each task's documents in file order) keep the whole set to about two
   # hours on 2 cores: MMLU 0-shot the first 100 questions of each of the seed's 10 subjects (1,000), MMLU
   # 5-shot (Qwen only; 5-shot prompts are about five times longer) the first 40 of each (400, all among the
-  # 0-shot ones), ARC-Challenge, Winogrande and HellaSwag the first 250 documents, GSM8K (8-shot
-  # chain of thought, up to 256 generated tokens) the first 20 problems.
+  # 0-shot ones), HellaSwag the first 250 documents, GSM8K (8-shot chain of thought, up to 256 generated
+  # tokens) the first 20 problems; ARC-Challenge (1,172) and Winogrande (1,267) in full.
   out=runs/reference/tasks
   MODELS=(-m smollm2-135m-instruct -m gemma-3-270m -m qwen2.5-coder-0.5b-instruct -m qwen2.5-coder-1.5b-instruct)
   QWEN=(-m qwen2.5-coder-0.5b-instruct -m qwen2.5-coder-1.5b-instruct)
@@ -37,8 +37,8 @@ if [ "$what" = all ] || [ "$what" = tasks ]; then
   run "${MODELS[@]}" --task mmlu --subjects $SEED10 --limit 100 --output $out/mmlu-0shot
   # The check: Qwen2.5-Coder-1.5B-Instruct on astronomy + business_ethics (all 252), 0-shot
   run -m qwen2.5-coder-1.5b-instruct --task mmlu --subjects astronomy,business_ethics --output $out/qwen15-astro-be-0shot
-  run "${MODELS[@]}" --task arc_challenge --limit 250 --output $out/arc_challenge
-  run "${MODELS[@]}" --task winogrande --limit 250 --output $out/winogrande
+  run "${MODELS[@]}" --task arc_challenge --output $out/arc_challenge
+  run "${MODELS[@]}" --task winogrande --output $out/winogrande
   run "${MODELS[@]}" --task hellaswag --limit 250 --output $out/hellaswag
   run "${MODELS[@]}" --task gsm8k --limit 20 --output $out/gsm8k
   run "${QWEN[@]}"   --task mmlu --subjects $SEED10 --limit 40 --shots 5 --output $out/mmlu-5shot

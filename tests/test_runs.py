@@ -115,3 +115,16 @@ def test_format_1_run_is_read_migrated_and_never_rewritten(tmp_path):
         RunStore(run).open(results.identity)
     assert [p for p, _ in list_runs(tmp_path)] == [run]
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_a_folder_holding_runs_expands_to_them_and_a_plain_folder_stays(tmp_path):
+    from core.runs import expand_run_dirs
+
+    for model in ("b-model", "a-model"):
+        run = tmp_path / "multi" / model / "arc_challenge"
+        run.mkdir(parents=True)
+        (run / RESULTS).write_text("{}")
+    (tmp_path / "empty").mkdir()
+    single = tmp_path / "multi" / "a-model" / "arc_challenge"
+    got = expand_run_dirs([tmp_path / "multi", single, tmp_path / "empty"])
+    assert got == [single, tmp_path / "multi" / "b-model" / "arc_challenge", tmp_path / "empty"]

@@ -22,12 +22,17 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Compare two or more runs on the questions they share: mistake patterns (shared or random, with a "
             "permutation test), pairwise agreement, McNemar, letter bias, time and memory by configuration. "
-            "Runs of several tasks also get a models x tasks view (each task's primary metric with 95%% intervals, "
+            "Runs of several tasks also get a models x tasks view (each task's primary metric with 95% intervals, "
             "time per task) and one comparison per task with two or more runs. "
             "Writes PNG charts, report.pdf (one chart per page), report.md and analysis.json into --out."
         ),
     )
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (each holds results.json)")
+    p.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="run folders (each holds results.json), or folders holding runs (a multi-run --output)",
+    )
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the report (created if needed)")
     p.add_argument(
         "--baseline",
@@ -57,10 +62,11 @@ def run_report(argv: list[str]) -> int:
     from core.errors import LlmTuiError
     from core.report import write_report
     from core.report.text import p_text
+    from core.runs import expand_run_dirs
 
     command = "llm-tui report " + " ".join(shlex.quote(a) for a in argv)
     try:
-        report = write_report(ns.runs, ns.out, ns.baseline, ns.permutations, ns.seed, command)
+        report = write_report(expand_run_dirs(ns.runs), ns.out, ns.baseline, ns.permutations, ns.seed, command)
     except LlmTuiError as exc:
         return fail(str(exc), exc.exit_code)
     matrix = report.matrix
