@@ -215,12 +215,15 @@ class _Evaluation:
                     opened.resumed,
                 )
             )
+            pending = [s for s in p.subsets if done[s] < len(p.docs[s])]
+            if not pending and previous is not None and previous.status == "complete":
+                self.emit(RunFinished(str(run_dir), previous))  # rerun of a finished run: nothing to do or rewrite
+                return previous
             session = Session(started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
             self.results.sessions.append(session)
             # Written before any model work, so the folder is recognisably this run's even if killed at once.
             self._write(records, "running")
             try:
-                pending = [s for s in p.subsets if done[s] < len(p.docs[s])]
                 if pending:
                     loaded = self._load(device, dtype, cache)
                     session.load_s = loaded.info.load_s

@@ -130,6 +130,12 @@ def test_cancel_then_resume_equals_uninterrupted_run(tiny_model, mmlu_file, tmp_
     ref = {r.key: r for r in _records(tmp_path / "ref")}
     assert all(ref[r.key].scores == r.scores for r in recs)
     assert len(resumed.sessions) == 2
+    before = (tmp_path / "run" / "results.json").read_bytes()
+    events = []
+    again = evaluate(_config(tiny_model, mmlu_file, tmp_path / "run"), events.append)
+    assert again.status == "complete" and again.accuracy == reference.accuracy and len(again.sessions) == 2
+    assert isinstance(events[-1], RunFinished) and not any(isinstance(e, DocScored) for e in events)
+    assert (tmp_path / "run" / "results.json").read_bytes() == before  # a finished run is not rewritten
 
 
 def test_cancel_then_resume_on_a_choice_task(tiny_model, task_files, tmp_path):
