@@ -19,7 +19,7 @@ from core.chat import (
     TurnRefused,
     TurnStarted,
 )  # fmt: skip
-from core.chat.template import FALLBACK_ASSISTANT, PromptFormat, fallback_render
+from core.chat.template import FALLBACK_ASSISTANT, FALLBACK_STOP, PromptFormat, fallback_render
 from core.errors import UserInputError
 from core.models import load_model
 
@@ -212,7 +212,7 @@ def test_fallback_format_for_a_model_without_chat_template(tiny_model, tmp_path)
     base = load_model(str(folder), device="cpu", dtype="float32")
     assert not base.info.chat_template
     s = ChatSession(base, settings(system_prompt="Be kind."))
-    assert s.format.name.startswith("fallback") and s.format.stop_strings == ("\nUser:",)
+    assert s.format.name.startswith("fallback") and s.format.stop_strings == FALLBACK_STOP
     s.run_turn("hello")
     r = s.run_turn("again")
     text = s.format.render(r.sent)
@@ -241,6 +241,33 @@ def test_fallback_render_and_stop_string_cut():
     stream.end()
     assert stream.hit_stop_string and "".join(out) == "Fine." and stream.text() == "Fine."
     assert PromptFormat.for_tokenizer(Tok()).has_template is False
+
+
+def _stream(text, stops):
+    from core.chat.generation import TextStream
+
+    out = []
+    stream = TextStream(_CharTokenizer(), lambda d, n: out.append(d), stops)
+    stream.put(None)  # the prompt
+    shown = []
+    for ch in text:
+        stream.put(_Ids([ord(ch)]))
+        shown.append("".join(out))
+    stream.end()
+    return stream, "".join(out), shown
+
+
+def test_a_base_model_writing_the_users_turn_under_any_name_is_cut_there():
+    # What gemma-3-270m wrote in the fallback format when told "Hello! My name is Alice." (issue 11, item 10)
+    reply = "Hi, I'm here to help you.\nAlice: I have an idea.\nAssistant: What kind?\nAlice: A website."
+    stream, out, shown = _stream(reply, FALLBACK_STOP)
+    assert stream.hit_stop_string and out == stream.text() == "Hi, I'm here to help you."
+    assert not any("Alice" in s for s in shown)  # the label is held back while it could still be one, never shown
+    # a new line that is not a label goes through, once it cannot become one
+    stream, out, _ = _stream("Two things:\n1. tea\nand Coffee: yes", FALLBACK_STOP)
+    assert not stream.hit_stop_string and out == "Two things:\n1. tea\nand Coffee: yes"
+    stream, out, _ = _stream("Sure.\nUser: next", FALLBACK_STOP)
+    assert out == "Sure."
 
 
 class _Ids(list):

@@ -10,6 +10,7 @@ torch and transformers are imported inside the functions: importing ``core.chat`
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,9 +40,34 @@ class GenerationResult:
         return self.finish_reason == "stopped"
 
 
+SPEAKER_LINE = "<speaker line>"
+"""A stop that is not a literal string: a new line that opens with a speaker's label ("User:", "Alice:",
+"Assistant:"), one capitalised word of up to 20 letters and a colon. A base model in the fallback format
+otherwise goes on to write the user's next turn itself, under whatever name it picked up."""
+_SPEAKER = re.compile(r"\n[A-Z][A-Za-z]{0,19}:")
+_SPEAKER_PREFIX = re.compile(r"\n(?:[A-Z][A-Za-z]{0,19})?\Z")
+
+
 def _cut_at_stop(text: str, stop_strings: Sequence[str]) -> tuple[str, bool]:
-    cuts = [text.find(s) for s in stop_strings if s in text]
+    cuts = [text.find(s) for s in stop_strings if s != SPEAKER_LINE and s in text]
+    if SPEAKER_LINE in stop_strings and (m := _SPEAKER.search(text)):
+        cuts.append(m.start())
     return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def _held_back(visible: str, stop_strings: Sequence[str]) -> int:
+    """How many trailing characters of ``visible`` could still become a stop, so are not shown yet."""
+    held = 0
+    for s in stop_strings:
+        if s == SPEAKER_LINE:
+            m = _SPEAKER_PREFIX.search(visible[-21:])
+            held = max(held, len(m.group()) if m else 0)
+            continue
+        for k in range(min(len(s) - 1, len(visible)), 0, -1):
+            if visible.endswith(s[:k]):
+                held = max(held, k)
+                break
+    return held
 
 
 class TextStream:
@@ -96,11 +122,7 @@ class TextStream:
         self.hit_stop_string = self.hit_stop_string or hit
         safe = len(visible)
         if not final and not hit:
-            for s in self.stop_strings:
-                for k in range(min(len(s) - 1, safe), 0, -1):
-                    if visible.endswith(s[:k]):
-                        safe = min(safe, len(visible) - k)
-                        break
+            safe -= _held_back(visible, self.stop_strings)
         if safe > self.emitted:
             delta, self.emitted = visible[self.emitted : safe], safe
             if self.on_delta is not None:

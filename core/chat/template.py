@@ -11,7 +11,9 @@ Fallback format (used when the tokenizer has no chat template, e.g. the base ``g
     Assistant:
 
 Every system message becomes a paragraph at the top, each turn is a ``User:``/``Assistant:`` pair separated by
-a blank line, and generation stops when the model starts a new ``User:`` line. The tokenizer adds its usual
+a blank line, and generation stops when the model starts a new line with a speaker's label: ``User:``, or
+any one capitalised word and a colon (``Alice:``, ``Assistant:``), since a base model otherwise goes on to
+write the user's side too, under a name it picked up from the conversation. The tokenizer adds its usual
 special tokens (a BOS token) around this text.
 
 A template that refuses a system role (some only take user/assistant turns) gets the system text folded into
@@ -24,11 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .generation import SPEAKER_LINE
+
 ChatMessages = Sequence[dict[str, str]]
 
 FALLBACK_USER = "User:"
 FALLBACK_ASSISTANT = "Assistant:"
-FALLBACK_STOP = ("\nUser:",)
+FALLBACK_STOP = ("\nUser:", SPEAKER_LINE)
 
 
 def fallback_render(messages: ChatMessages, add_generation_prompt: bool = True) -> str:
