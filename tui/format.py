@@ -67,3 +67,10 @@ def tail(text: str, width: int) -> str:
     if width <= 0:
         return ""
     return flat if len(flat) <= width else "…" + flat[-(width - 1) :]
+
+
+def keep_line_breaks(markdown: str) -> str:
+    """A model's reply as Markdown that keeps its line breaks: every newline becomes a hard break (two trailing
+    spaces), since Markdown otherwise joins the lines of a paragraph into one. Lists, headings and code blocks
+    are unaffected (trailing spaces at the end of a block or inside code show nothing)."""
+    return markdown.replace("\n", "  \n")

@@ -23,6 +23,8 @@ from textual.worker import Worker, WorkerState
 
 from core.events import Event
 
+from ..format import keep_line_breaks
+
 CHAT_GROUP = "chat"
 
 
@@ -286,7 +288,7 @@ class ChatScreen(Screen[None]):
         elif isinstance(e, ReplyDelta):
             self._reply_text += e.text
             if self._stream is not None and self.session is not None and self.session.settings.stream:
-                await self._stream.write(e.text)
+                await self._stream.write(keep_line_breaks(e.text))
         elif isinstance(e, Summarizing):
             self.note(f"summarizing {e.messages} older messages to fit the context...")
         elif isinstance(e, SummaryUpdated):
@@ -304,7 +306,7 @@ class ChatScreen(Screen[None]):
             await self._stream.stop()
         if self._reply is not None:
             text = self._reply_text + ("\n\n*[stopped]*" if stopped else "")
-            await self._reply.update(text)
+            await self._reply.update(keep_line_breaks(text))
         self._stream = None
         self._reply = None
 
@@ -330,7 +332,7 @@ class ChatScreen(Screen[None]):
             if m.role == "user":
                 widgets.append(Static(escape(m.content), classes="chat-user"))
             elif m.role == "assistant":
-                widgets.append(Markdown(m.content, classes="chat-reply"))
+                widgets.append(Markdown(keep_line_breaks(m.content), classes="chat-reply"))
         if self.session.summary.text:
             widgets.insert(0, Static(escape(f"summary: {self.session.summary.text}"), classes="chat-summary"))
         transcript.mount_all(widgets or [Static(self._welcome(), classes="chat-note")])

@@ -1,0 +1,19 @@
+"""Formatting helpers shared by the front ends."""
+
+
+def test_a_reply_keeps_its_line_breaks_as_markdown():
+    from markdown_it import MarkdownIt
+
+    from tui.format import keep_line_breaks
+
+    def inline_kinds(text):
+        tokens = MarkdownIt("commonmark").parse(text)
+        return [c.type for t in tokens if t.type == "inline" for c in t.children]
+
+    reply = "Roses are red,\nviolets are blue.\n\n- one\n- two\n\n```\nx = 1\ny = 2\n```"
+    assert "softbreak" in inline_kinds(reply)  # plain Markdown joins the two lines into one
+    kinds = inline_kinds(keep_line_breaks(reply))
+    assert "hardbreak" in kinds and "softbreak" not in kinds
+    tokens = MarkdownIt("commonmark").parse(keep_line_breaks(reply))
+    assert [t.type for t in tokens].count("list_item_open") == 2
+    assert next(t for t in tokens if t.type == "fence").content.split() == ["x", "=", "1", "y", "=", "2"]
