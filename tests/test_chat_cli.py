@@ -42,6 +42,29 @@ def test_text_script_with_clear_writes_a_transcript(capsys, tiny_model, tmp_path
     assert "refused" in out and "transcript:" in out
 
 
+def test_a_script_switches_models_and_the_transcript_says_which_wrote_each_reply(
+    capsys, tiny_model, tiny_bytes_model, tmp_path
+):
+    script = tmp_path / "s.txt"
+    script.write_text(f"Hello\n/model {tiny_bytes_model}\nHello again\n/model\n")
+    out_file = tmp_path / "t.json"
+    args = ["--batch", "-m", str(tiny_model), "--script", str(script), "-o", str(out_file), "--device", "cpu"]
+    code, out, err = _run(capsys, *args, "--max-new-tokens", "3")
+    assert code == 0, err
+    t = json.loads(out_file.read_text())
+    assert [x["model"] for x in t["turns"]] == [str(tiny_model), str(tiny_bytes_model)]
+    assert len(t["turns"][1]["sent"]) == 4  # the conversation went on: system, hello, its reply, this message
+    assert t["model"] == str(tiny_bytes_model)
+    switch, show = t["commands"]
+    assert any("ready on cpu" in line for line in switch["lines"]) and show["lines"][0].startswith(
+        f"model {tiny_bytes_model}"
+    )
+    # a /model line that cannot name a model is refused before anything loads
+    script.write_text("Hello\n/model ./nowhere/at-all\n")
+    code, _, err = _run(capsys, *args)
+    assert code == 2 and "nowhere" in one_error_line(err) and "line 2" in one_error_line(err)
+
+
 def test_compare_history_writes_both_replies_and_probes(capsys, tiny_model, tmp_path):
     script = tmp_path / "alice.json"
     script.write_text(

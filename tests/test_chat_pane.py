@@ -122,3 +122,38 @@ async def test_bad_commands_and_empty_messages_change_nothing(tiny_model, tmp_pa
         await _say(pilot, "/help")
         await pilot.press("up")
         assert chat.query_one("#chat-input", Input).value == "/help"
+
+
+async def test_model_switches_with_slash_model_and_with_the_setup_screen(
+    tiny_model, tiny_bytes_model, tmp_path, monkeypatch
+):
+    """Issue 11, item 1: the chat stayed on the first model it loaded."""
+    from textual.widgets import Static
+
+    monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
+    app = ChatProbe(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await _open_chat(pilot, tiny_model)
+        await _say(pilot, "/set max_new_tokens=3")
+        await wait_until(pilot, lambda: chat.session is not None)
+        await _say(pilot, "Hello")
+        await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 1)
+        status = lambda: str(chat.query_one("#chat-status", Static).render())  # noqa: E731
+        assert str(tiny_model) in status()
+        await _say(pilot, f"/model {tiny_bytes_model}")
+        await wait_until(pilot, lambda: chat.session.loaded.source.spec == str(tiny_bytes_model))
+        await wait_until(pilot, lambda: not chat.generating)
+        assert str(tiny_bytes_model) in status() and str(tiny_model) not in status()
+        await _say(pilot, "Hello again")
+        await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 2)
+        first, second = chat.session.turns
+        assert (first.model, second.model) == (str(tiny_model), str(tiny_bytes_model))
+        assert len(second.sent) == 4  # the conversation went on: system, hello, its reply, this message
+        await pilot.press("ctrl+e")
+        assert chat.query_one("#chat-input", Input).value == "/model "
+        # another model picked on the setup screen: back in the chat, it answers
+        await pilot.press("f2")
+        pilot.app.screen.query_one("#model-input", Input).value = str(tiny_model)
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: chat.session.loaded.source.spec == str(tiny_model) and not chat.generating)
+        assert str(tiny_model) in status() and len(chat.session.messages) == 4

@@ -279,16 +279,19 @@ def _run_batch(ns: argparse.Namespace) -> int:
         def checkpoint(t: dict[str, Any]) -> None:
             write_json(output, t)
 
+        def switch(spec: str) -> Any:  # a /model line: the same device, dtype and quantization
+            return load_model(spec, ns.device, ns.dtype, ns.quant, cache, ns.trust_remote_code, render, cancel)
+
         if ns.compare_history:
             ChatSession(loaded, settings)  # refuse impossible settings before playing
-            transcript = compare_history(loaded, settings, script, render, cancel, checkpoint, store)
+            transcript = compare_history(loaded, settings, script, render, cancel, checkpoint, store, switch)
         else:
             session = ChatSession(loaded, settings, store=store)
             console.print(
                 f"budget {session.budget} prompt tokens, strategy {settings.strategy}, "
                 f"history {'on' if settings.history else 'off'}, prompt format: {session.format.name}"
             )
-            transcript = play_script(session, script, render, cancel, checkpoint)
+            transcript = play_script(session, script, render, cancel, checkpoint, load_model=switch)
         write_json(output, transcript)
     finally:
         restore()

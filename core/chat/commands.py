@@ -27,6 +27,7 @@ HELP = [
     ("/strategy [NAME]", f"context strategy: {', '.join(STRATEGIES)} (no name: the next one)"),
     ("/system [TEXT]", "set the system prompt (no text: show it)"),
     ("/set key=value ...", f"change settings: {', '.join(SETTABLE)}"),
+    ("/model [SPEC]", "switch model (alias, hub id, folder or .gguf); the conversation goes on (no SPEC: show it)"),
     ("/quit", "leave the chat"),
 ]
 
@@ -99,15 +100,23 @@ class Quit(Command):
 
 
 @dataclass(frozen=True)
+class Model(Command):
+    spec: str | None = None  # None: show the current model
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What applying a command did: lines to show, and whether to leave."""
 
     lines: tuple[str, ...] = ()
     quit: bool = False
     changed: bool = False
+    switch_model: str | None = None  # the front end loads this model, then calls session.switch_model()
 
 
-NAMES = ("help", "save", "load", "clear", "stats", "stream", "history", "strategy", "system", "set", "quit")
+NAMES = (
+    "help", "save", "load", "clear", "stats", "stream", "history", "strategy", "system", "set", "model", "quit",
+)  # fmt: skip
 _ALIASES = {"exit": "quit", "q": "quit", "?": "help", "reset": "clear"}
 
 
@@ -159,6 +168,12 @@ def parse_input(text: str) -> Command:
         return System(arg or None)
     if name == "set":
         return Set(_parse_assignments(arg))
+    if name == "model":
+        if arg:
+            from ..models import describe_spec
+
+            describe_spec(arg)  # a spec that cannot name a model is refused here, before anything loads
+        return Model(arg or None)
     _no_arg(name, arg)
     return {"help": Help, "clear": Clear, "stats": Stats, "quit": Quit}[name]()
 
@@ -255,4 +270,10 @@ def apply_command(session: Any, cmd: Command) -> Outcome:
             new = set_option(new, key, value)
         session.update(new)  # all or nothing
         return Outcome(tuple(settings_lines(session)), changed=True)
+    if isinstance(cmd, Model):
+        info = session.loaded.info
+        if cmd.spec is None or cmd.spec == session.loaded.source.spec:
+            return Outcome((f"model {session.loaded.source.spec} on {info.device} ({info.dtype}, quant {info.quant})",))
+        session.refuse_if_busy("switch models")
+        return Outcome((f"switching to {cmd.spec}...",), switch_model=cmd.spec)
     raise TypeError(f"unknown command {cmd!r}")

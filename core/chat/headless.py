@@ -4,7 +4,7 @@ The transcript (``transcript_dict``) is what ``llm-tui chat --batch`` writes::
 
     {"format": "llm-tui-chat-transcript", "version": 1, "model": ..., "settings": {...}, "budget": N,
      "status": "complete" | "interrupted",
-     "turns": [{"step", "user", "reply", "prompt_tokens", "sent", "kept", "dropped", "summarized", "summary",
+     "turns": [{"step", "user", "reply", "model", "prompt_tokens", "sent", "kept", "dropped", "summarized", "summary",
                 "ttft_s", "tokens_per_s", "stopped", "refused", "finish_reason", ..., "expect"?}],
      "commands": [{"step", "command", "lines"}], "summary": {"text", "upto"}, "stats": {...}}
 
@@ -34,6 +34,7 @@ TRANSCRIPT_FORMAT = "llm-tui-chat-transcript"
 TRANSCRIPT_VERSION = 1
 Emit = Callable[[Event], None]
 Checkpoint = Callable[[dict[str, Any]], None]
+LoadModel = Callable[[str], LoadedModel]  # a model spec -> the loaded model, for /model lines in a script
 
 
 def transcript_dict(
@@ -65,6 +66,7 @@ def play_script(
     cancel: threading.Event | None = None,
     checkpoint: Checkpoint | None = None,
     label: str = "",
+    load_model: LoadModel | None = None,
 ) -> dict[str, Any]:
     """Play every step; a refused turn is recorded and the script goes on. ``cancel`` stops the reply in
     flight (kept, marked stopped) and ends the run with status "interrupted"."""
@@ -88,8 +90,12 @@ def play_script(
             else:
                 outcome = apply_command(session, step.command)
                 lines = list(outcome.lines)
+                if outcome.switch_model is not None:
+                    if load_model is None:
+                        raise UserInputError(f"{step.text}: this chat cannot load another model")
+                    lines += session.switch_model(load_model(outcome.switch_model))
                 commands.append({"step": n, "after_turn": len(turns), "command": step.text, "lines": lines})
-                say(CommandApplied(step.text, outcome.lines))
+                say(CommandApplied(step.text, tuple(lines)))
                 if outcome.quit:
                     break
         except Exception:
@@ -166,6 +172,7 @@ def compare_history(
     cancel: threading.Event | None = None,
     checkpoint: Checkpoint | None = None,
     store: ChatStore | None = None,
+    load_model: LoadModel | None = None,
 ) -> dict[str, Any]:
     """Play ``script`` with history on, then off (fresh conversations, same settings), and probe both."""
     runs: dict[str, dict[str, Any]] = {}
@@ -177,7 +184,7 @@ def compare_history(
             if checkpoint is not None:
                 checkpoint({"compare_history": True, "status": "running", "runs": {**runs, label: t}, "turns": []})
 
-        runs[label] = play_script(session, script, emit, cancel, partial, label=label)
+        runs[label] = play_script(session, script, emit, cancel, partial, label=label, load_model=load_model)
         add_probes(session, runs[label], "probe")
         if cancel.is_set():
             break

@@ -58,6 +58,7 @@ class TurnRecord:
     total_s: float | None = None
     summarize_s: float | None = None  # time spent folding turns into the summary before this reply
     generation: dict[str, Any] = field(default_factory=dict)
+    model: str = ""  # the model that wrote the reply (a conversation may switch models with /model)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

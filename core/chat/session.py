@@ -151,7 +151,7 @@ class ChatSession:
     # -- conversation -------------------------------------------------------------------------
     def clear(self) -> None:
         """Start over with the same settings (a new name, so an autosaved conversation stays on disk)."""
-        self._refuse_if_busy("clear the conversation")
+        self.refuse_if_busy("clear the conversation")
         self.conversation = Conversation(self._fresh_name(None), self.loaded.source.spec, self.settings)
 
     def save(self, name: str | None = None) -> Path:
@@ -163,7 +163,7 @@ class ChatSession:
 
     def load(self, name_or_path: str) -> list[str]:
         """Replace the conversation with a saved one; on any problem raise and keep the current one."""
-        self._refuse_if_busy("load a chat")
+        self.refuse_if_busy("load a chat")
         if self.store is None:
             raise UserInputError("this chat has no chats folder to load from")
         conv = self.store.load(name_or_path)
@@ -177,6 +177,26 @@ class ChatSession:
             conv.model = self.loaded.source.spec
         self.conversation = conv
         return notes
+
+    def switch_model(self, loaded: LoadedModel) -> list[str]:
+        """Go on with another model: the conversation, settings and summary stay; the next prompt is rendered
+        in the new model's format. Refused (nothing changes) while a reply is written or if the settings do not
+        fit the new model's context."""
+        self.refuse_if_busy("switch models")
+        old = self.loaded
+        self.loaded = loaded
+        try:
+            self.budget_for(self.settings)
+        except UserInputError as exc:
+            self.loaded = old
+            raise UserInputError(f"cannot switch to {loaded.source.spec}: {exc}") from None
+        self.format = PromptFormat.for_tokenizer(loaded.tokenizer)
+        self.conversation.model = loaded.source.spec
+        info = loaded.info
+        return [
+            f"{info.spec} ready on {info.device} ({info.dtype}, quant {info.quant}); prompt format: {self.format.name};"
+            f" the conversation goes on ({len(self.messages)} messages)"
+        ]
 
     def plan(self, text: str) -> ContextPlan:
         """What would be sent for ``text`` now (a dry run: `summarize` reports over_budget instead of folding)."""
@@ -238,7 +258,7 @@ class ChatSession:
         if not text.strip():
             raise UserInputError("empty message: type something to send, or /help for the commands")
 
-    def _refuse_if_busy(self, what: str) -> None:
+    def refuse_if_busy(self, what: str) -> None:
         if self.busy:
             raise UserInputError(f"cannot {what} while a reply is being generated; stop it first")
 
@@ -321,6 +341,7 @@ class ChatSession:
             total_s=None if not r else round(r.total_s, 4),
             summarize_s=None if summarize_s is None else round(summarize_s, 4),
             generation=s.generation.to_dict(),
+            model=self.loaded.source.spec,
         )
 
     def _generate(

@@ -101,7 +101,7 @@ _TURN_TYPES: dict[str, tuple[type, ...]] = {
     "summarized": (list,), "summary": (str,), "stopped": (bool,), "refused": (str, type(None)),
     "finish_reason": (str,), "new_tokens": (int,), "ttft_s": (float, int, type(None)),
     "tokens_per_s": (float, int, type(None)), "total_s": (float, int, type(None)),
-    "summarize_s": (float, int, type(None)), "generation": (dict,),
+    "summarize_s": (float, int, type(None)), "generation": (dict,), "model": (str,),
 }  # fmt: skip
 _REQUIRED = ("index", "user", "reply", "prompt_tokens", "budget", "strategy", "history", "sent")
 

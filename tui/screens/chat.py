@@ -40,6 +40,12 @@ class SessionReady(Message):
         self.session = session
 
 
+class ModelSwitched(Message):
+    def __init__(self, loaded: Any) -> None:
+        super().__init__()
+        self.loaded = loaded
+
+
 class ChatScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "stop", "Stop reply"),
@@ -49,6 +55,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+b", "save", "Save", priority=True),
         Binding("ctrl+g", "load", "Load", show=False, priority=True),
         Binding("ctrl+t", "stats", "Stats", show=False, priority=True),
+        Binding("ctrl+e", "model", "Model", priority=True),
         Binding("up", "recall(-1)", "Earlier input", show=False),
         Binding("down", "recall(1)", "Later input", show=False),
     ]
@@ -77,13 +84,25 @@ class ChatScreen(Screen[None]):
         return (
             "Chat with the model picked on the setup screen (f2). The first message loads it (already loaded "
             "if you just evaluated it). Keys: escape stops a reply, ctrl+o history on/off, ctrl+y next context "
-            "strategy, ctrl+l clear, ctrl+b save; /help lists the slash commands."
+            "strategy, ctrl+l clear, ctrl+b save, ctrl+e (or /model SPEC) switch model; /help lists the slash "
+            "commands."
         )
 
     def on_mount(self) -> None:
         self.sub_title = "chat"
         self.query_one("#transcript", VerticalScroll).anchor()
         self._status()
+
+    def on_screen_resume(self) -> None:
+        """Back from the setup screen with another model picked there: the chat goes on with that model."""
+        if self.session is None:
+            self._status()
+            return
+        choice = self._model_choice()
+        app: Any = self.app
+        held = app.models.holds(choice["spec"], choice["device"], choice["dtype"], choice["quant"])
+        if not (held and app.models.current is self.session.loaded) and not self.generating:
+            self._switch_to(choice)
 
     # -- rendering ---------------------------------------------------------------------------------
     def note(self, text: str, style: str = "chat-note") -> None:
@@ -167,6 +186,11 @@ class ChatScreen(Screen[None]):
             self.note(line)
         if outcome.quit:
             self.app.switch_mode("setup")
+        if outcome.switch_model is not None:
+            info = self.session.loaded.info
+            self._switch_to(
+                {"spec": outcome.switch_model, "device": info.device, "dtype": info.dtype, "quant": info.quant}
+            )
         self._status()
 
     def action_recall(self, step: int) -> None:
@@ -210,6 +234,15 @@ class ChatScreen(Screen[None]):
         box.cursor_position = len(box.value)
         box.focus()
 
+    def action_model(self) -> None:
+        from core.assets import MODEL_ALIASES
+
+        self.note("bundled models: " + ", ".join(sorted(MODEL_ALIASES)) + " (or a hub id, a folder, a .gguf path)")
+        box = self.query_one("#chat-input", Input)
+        box.value = "/model "
+        box.cursor_position = len(box.value)
+        box.focus()
+
     def action_stop(self) -> None:
         if self.generating:
             self.stop_event.set()
@@ -243,6 +276,37 @@ class ChatScreen(Screen[None]):
             choice["spec"], choice["device"], choice["dtype"], choice["quant"], cache=app.settings.cache
         )
         self.post_message(SessionReady(ChatSession(loaded, store=ChatStore(), autosave=True)))
+
+    def _switch_to(self, choice: dict[str, str]) -> None:
+        if self.generating:
+            self.note("a reply is being written; escape stops it, then switch", "chat-error")
+            return
+        self.note(f"loading {choice['spec']} on {choice['device']}...")
+        self.generating = True  # no turn starts while the model changes
+        app: Any = self.app
+        self.switch_model(choice, app.models)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group=CHAT_GROUP)
+    def switch_model(self, choice: dict[str, str], models: Any) -> None:
+        app: Any = self.app
+        loaded = models.load(
+            choice["spec"], choice["device"], choice["dtype"], choice["quant"], cache=app.settings.cache
+        )
+        self.post_message(ModelSwitched(loaded))
+
+    @on(ModelSwitched)
+    def _model_switched(self, message: ModelSwitched) -> None:
+        from core.errors import LlmTuiError
+
+        self.generating = False
+        try:
+            lines = self.session.switch_model(message.loaded)
+        except LlmTuiError as exc:
+            self.note(str(exc), "chat-error")
+        else:
+            for line in lines:
+                self.note(line)
+        self._status()
 
     @on(SessionReady)
     def _session_ready(self, message: SessionReady) -> None:
