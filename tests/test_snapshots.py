@@ -123,6 +123,7 @@ def _feeder(task: str):
         live = app.screen
         assert isinstance(live, LiveScreen)
         live.current_rss = lambda: 734_000_000  # type: ignore[method-assign]
+        live._set_running(True)  # as start() does: a run is in progress
         make, plan = FEEDS[task]
         info: TaskInfo = get_task(task).info()
         total = sum(p.total for p in plan)

@@ -97,7 +97,7 @@ class LiveScreen(Screen[None]):
             self.notify("a run is in progress; cancel it first (escape)", severity="warning")
             return
         self.cancel = threading.Event()
-        self.running = True
+        self._set_running(True)
         self.queue_size = len(configs)
         self.queue_index = 0
         app: Any = self.app
@@ -128,6 +128,15 @@ class LiveScreen(Screen[None]):
                 break
             evaluate(config, emit, cancel, models)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_run":
+            return self.running  # the footer offers "Cancel run" only while there is one
+        return True
+
+    def _set_running(self, running: bool) -> None:
+        self.running = running
+        self.refresh_bindings()
+
     def action_cancel_run(self) -> None:
         if self.running and not self.cancel.is_set():
             self.cancel.set()
@@ -139,9 +148,11 @@ class LiveScreen(Screen[None]):
         if event.worker.group != EVAL_GROUP:
             return
         if event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
-            self.running = False
+            self._set_running(False)
+            self._show_timing()  # no ETA once nothing runs
         elif event.state == WorkerState.ERROR:
-            self.running = False
+            self._set_running(False)
+            self._show_timing()
             app: Any = self.app
             app.show_error(event.worker.error)
 
@@ -200,6 +211,11 @@ class LiveScreen(Screen[None]):
         self.sub_title = f"live: {e.task.name} ({e.task.primary_metric})"
         self._title(f"{escape(e.model)} {'resuming' if e.resumed else 'starting'} {escape(e.run_dir)}")
         self.query_one("#overall-bar", ProgressBar).update(total=e.total, progress=e.done)
+        # Nothing of the previous run stays on screen while this one's model loads
+        self.query_one("#subject-bar", ProgressBar).update(total=None, progress=0)
+        self.query_one("#question", DocumentPanel).clear("[dim]the first documents appear after the first batch[/]")
+        self.pending.clear()
+        self._show_timing()
         table = self.query_one("#subject-table", DataTable)
         table.clear(columns=True)
         table.add_column(e.task.subset_label, key="subject", width=22)
@@ -297,7 +313,7 @@ class LiveScreen(Screen[None]):
         self.query_one("#timing", TimingPanel).show({
             "load_s": self.load_s, "wall_s": wall, "cpu_s": cpu, "gpu_s": gpu, "questions_per_s": qps,
             "tokens_per_s": tokens / wall if wall else None,
-            "eta_s": (self.total - self.done) / qps if qps else None,
+            "eta_s": (self.total - self.done) / qps if qps and self.running and self.done < self.total else None,
             "rss_bytes": self.current_rss(), "peak_gpu_bytes": cur.peak_gpu_bytes,
         })  # fmt: skip
 
@@ -306,7 +322,7 @@ def log_entry(e: DocScored) -> str:
     """One log line per document: right/wrong, where, the model's answer (how sure, or what it wrote), the answer."""
     r = e.record
     mark = "[green]right[/]" if r.correct else "[red]wrong[/]"
-    where = r.subset if r.subset == r.task else f"{r.task}/{r.subset}"
+    where = r.subset if r.subset == r.task else f"{r.task}/{pretty(r.subset)}"
     if r.generated is not None:
         detail = f"model {escape(r.pick or '-')}"
     else:

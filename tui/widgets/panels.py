@@ -167,6 +167,11 @@ class DocumentPanel(Static):
         self.record, self.task_info = record, task
         self._draw()
 
+    def clear(self, text: str = "") -> None:
+        """Nothing scored yet in this run (the previous run's last document must not stay on screen)."""
+        self.record = None
+        self.update(text)
+
     def on_resize(self) -> None:
         self._draw()
 

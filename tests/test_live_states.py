@@ -1,0 +1,88 @@
+"""The live screen between runs: nothing of a finished run stays on screen while the next one's model loads, and
+no ETA or "Cancel run" once nothing runs (issue 11, items 4 and 9)."""
+
+from __future__ import annotations
+
+import io
+
+from app_helpers import wait_until
+from test_snapshots import FEEDS, _app
+from textual.widgets import ProgressBar
+
+from core.events import BatchScored, DocScored, RunFinished, RunStarted, SubsetStarted
+from core.schema import RunResults, Timing
+from core.tasks import get_task
+from tui.messages import EngineEvent
+from tui.screens.live import LiveScreen
+from tui.widgets.panels import DocumentPanel, TimingPanel
+
+
+def _first_run_events() -> list:
+    make, plan = FEEDS["mmlu"]
+    info = get_task("mmlu").info()
+    total = sum(p.total for p in plan)
+    events: list = [
+        RunStarted("runs/one", "smollm2-135m-instruct", info, tuple(plan), total, 0, False),
+        SubsetStarted(plan[0].subset, plan[0].total, 0),
+    ]
+    for i in range(8):
+        events.append(DocScored(make(i, True), i + 1, plan[0].total, i + 1, i + 1, total, i + 1))
+    events.append(BatchScored(plan[0].subset, 8, 8, 0.5, 800, Timing(wall_s=0.5, cpu_s=0.9, questions=8)))
+    return events
+
+
+def _offered(app) -> set[str]:
+    return {b.binding.action for b in app.active_bindings.values() if b.enabled}
+
+
+def _text(widget) -> str:
+    """What a Static shows, as plain text (markup and Rich tables alike)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    content = widget.content
+    if isinstance(content, str):
+        return Text.from_markup(content).plain
+    console = Console(width=widget.size.width or 80, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
+
+
+async def test_the_next_runs_model_loads_on_a_clean_screen_and_a_finished_run_has_no_eta():
+    app = _app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f3")
+        live = app.screen
+        assert isinstance(live, LiveScreen)
+        live.current_rss = lambda: 700_000_000  # type: ignore[method-assign]
+        live._set_running(True)  # as start() does; the worker is not needed to feed events
+        assert "cancel_run" in _offered(app)
+        for e in _first_run_events():
+            live.post_message(EngineEvent(e))
+        await wait_until(pilot, lambda: "number 7 from the Sun" in _text(live.query_one("#question", DocumentPanel)))
+        assert "ETA" in _text(live.query_one("#timing", TimingPanel))
+        # the second queued run starts: its model is loading, nothing has been scored yet
+        make, plan = FEEDS["mmlu"]
+        live.post_message(
+            EngineEvent(RunStarted("runs/two", "gemma-3-270m", get_task("mmlu").info(), tuple(plan), 252, 0, False))
+        )
+        await wait_until(pilot, lambda: "runs/two" in _text(live.query_one("#run-title")))
+        assert "from the Sun" not in _text(live.query_one("#question", DocumentPanel))
+        assert live.query_one("#subject-bar", ProgressBar).progress == 0
+        assert live.query_one("#subject-bar", ProgressBar).total is None
+        timing = _text(live.query_one("#timing", TimingPanel))
+        assert "0.5 s" not in timing  # the first run's wall time is not shown as the second's
+        # the run ends: no ETA, no "Cancel run" in the footer
+        live.post_message(EngineEvent(RunFinished("runs/two", RunResults(identity=_identity()))))
+        live._set_running(False)
+        live._show_timing()
+        await pilot.pause()
+        eta_row = next(line for line in _text(live.query_one("#timing", TimingPanel)).splitlines() if "ETA" in line)
+        assert eta_row.split()[-1] == "-"
+        assert "cancel_run" not in _offered(app)
+
+
+def _identity():
+    from core.schema import RunIdentity
+
+    return RunIdentity(model="gemma-3-270m", device="cpu", dtype="bfloat16", quant="none", task="mmlu")
