@@ -215,10 +215,37 @@ async def test_compare_view_analyses_mistakes_and_exports_a_report(tmp_path, mon
         await wait_until(pilot, lambda: compare.analysis is not None)
         assert compare.analysis.questions == 26 and len(compare.analysis.pairs) == 1
         assert 0 <= compare.analysis.overlap.p_value <= 1
+        from core.analysis import analyse, load_runs
+
+        # the same test as `llm-tui report` (permutations and seed): one p-value in the app and in the report
+        same = analyse(load_runs(compare.run_dirs))
+        assert compare.analysis.overlap.p_value == same.overlap.p_value
+        assert not compare.query_one("#compare-task").display  # runs of one task and one size: no note
         await pilot.press("e")
         await wait_until(pilot, lambda: any((tmp_path / "reports").glob("*/report.pdf")), timeout=120)
         report_dir = next((tmp_path / "reports").glob("*"))
         await wait_until(pilot, lambda: (report_dir / "report.md").exists(), timeout=120)
+
+
+async def test_compare_says_when_runs_answered_different_documents(tmp_path, monkeypatch):
+    from tui.screens.compare import CompareScreen
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(Path(__file__).parent / "data" / "runs", tmp_path / "runs")
+    short = tmp_path / "runs" / "run-b" / "questions.jsonl"
+    short.write_text("".join(short.read_text().splitlines(keepends=True)[:20]))
+    results = json.loads((tmp_path / "runs" / "run-b" / "results.json").read_text())
+    results["accuracy"]["answered"] = 20
+    (tmp_path / "runs" / "run-b" / "results.json").write_text(json.dumps(results))
+    app = ProbeApp(settings=settings("runs"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4", "space", "down", "space", "c")
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        await wait_until(pilot, lambda: compare.analysis is not None)
+        assert compare.analysis.questions == 20
+        note = compare.query_one("#compare-task")
+        assert note.display and "different sizes (20, 26 documents)" in str(note.render())
 
 
 async def test_a_data_file_brings_its_own_subjects_to_the_setup_list(tmp_path):

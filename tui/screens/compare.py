@@ -147,7 +147,6 @@ class CompareScreen(Screen[None]):
     def on_mount(self) -> None:
         several = len(self.task_names) > 1
         self.sub_title = f"comparing {len(self.runs)} runs" + (f" of {len(self.task_names)} tasks" if several else "")
-        self.query_one("#compare-task").display = several
         with self.app.batch_update():
             overall_bars(self.query_one("#overall-plot", PlotextPlot), self.runs)
             timing_bars(self.query_one("#timing-plot", PlotextPlot), self.runs)
@@ -165,12 +164,20 @@ class CompareScreen(Screen[None]):
         idx = self.task_runs()
         runs = [self.runs[i] for i in idx]
         n = len(self.task_names)
+        lines = []
         if n > 1:
             others = ", ".join(t for t in self.task_names if t != self.current_task)
             task = escape(self.current_task)
-            self.query_one("#compare-task", Static).update(
-                f"per-task tabs show [b]{task}[/] ({len(runs)} runs); t: next task ({escape(others)})"
+            lines.append(f"per-task tabs show [b]{task}[/] ({len(runs)} runs); t: next task ({escape(others)})")
+        answered = sorted({r.accuracy.answered for r in runs})
+        if len(answered) > 1:
+            lines.append(
+                f"[yellow]runs of different sizes ({', '.join(map(str, answered))} documents): score charts show "
+                "each run's own; Mistakes, Pairs, Letters and the report use the documents all answered[/]"
             )
+        note = self.query_one("#compare-task", Static)
+        note.update("\n".join(lines))
+        note.display = bool(lines)
         grouped_subject_bars(self.query_one("#subjects-plot", PlotextPlot), runs)
         self.query_one("#heatmap", Static).update(heatmap_table(runs))
         done = self.analyses.get(self.current_task)
@@ -225,7 +232,8 @@ class CompareScreen(Screen[None]):
 
         try:
             runs = load_runs(run_dirs)
-            self.post_message(AnalysisReady(task, analyse(runs, permutations=2000), compare_configs(runs), None))
+            # the same permutation count (and seed) as `llm-tui report`: the app and the report give one p-value
+            self.post_message(AnalysisReady(task, analyse(runs), compare_configs(runs), None))
         except LlmTuiError as exc:
             self.post_message(AnalysisReady(task, None, None, str(exc)))
 
