@@ -373,14 +373,18 @@ def run_app(ns: argparse.Namespace) -> int:
         settings.runs_dir = ns.runs_dir
     if ns.cache_dir:
         settings.cache_dir = ns.cache_dir
-    create_app(settings=settings, handle_signals=True).run()
-    # A model load in flight cannot be interrupted; do not keep the user waiting for it after quitting.
-    import threading
+    app = create_app(settings=settings, handle_signals=True)
+    app.run()
+    # Everything is saved and the terminal restored once run() returns. What is left is a model load in flight
+    # (it cannot be interrupted) and the interpreter's teardown of torch and transformers (most of a second
+    # here): neither should keep the user waiting, so the process ends now. Files are written atomically and
+    # locks are released by the kernel.
+    import logging
 
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        sys.stdout.flush()
-        os._exit(EXIT_OK)
-    return EXIT_OK
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(app.return_code or EXIT_OK)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
