@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from app_helpers import ProbeApp, settings, wait_until, write_run
 from textual.widgets import DataTable, Input
+from textual.widgets.data_table import ColumnKey
 
 from core.backends.hf import TransformersBackend
 from core.events import DocScored, RunCancelled, RunFinished, SubsetStarted
@@ -154,6 +155,16 @@ async def test_results_sort_mark_compare_and_question_filter():
         await pilot.press("s")
         accs = [r["accuracy"] for r in results.rows]
         assert accs == sorted(accs, reverse=True)
+        hint = str(results.query_one("#runs-hint").render())
+        assert "sorted by score (descending)" in hint and hint.startswith("3 runs")
+        assert str(table.columns[ColumnKey("accuracy")].label) == "score ▼"
+        assert str(table.columns[ColumnKey("date")].label) == "date"  # the arrow moved with the sort
+        table.move_cursor(column=0)  # the mark column sorts the marked runs first, not by an internal name
+        await pilot.press("space", "s")
+        assert "sorted by marked first" in str(results.query_one("#runs-hint").render())
+        assert results.rows[0]["dir"] in results.marked
+        await pilot.press("space")  # unmark again
+        table.move_cursor(row=0)
         await pilot.press("space", "down", "space", "c")
         assert isinstance(app.screen, CompareScreen)
         await pilot.press("escape")

@@ -17,3 +17,14 @@ def test_a_reply_keeps_its_line_breaks_as_markdown():
     tokens = MarkdownIt("commonmark").parse(keep_line_breaks(reply))
     assert [t.type for t in tokens].count("list_item_open") == 2
     assert next(t for t in tokens if t.type == "fence").content.split() == ["x", "=", "1", "y", "=", "2"]
+
+
+def test_model_names_are_cut_cleanly_and_counts_agree_in_number():
+    from tui.format import model_name, plural
+
+    assert model_name("/home/me/models/qwen-coder-0.5b.gguf") == "qwen-coder-0.5b"  # not "...0.5b.g"
+    assert model_name("/home/me/models/qwen-coder-0.5b.gguf", 16) == "qwen-coder-0.5b"
+    assert model_name("/home/me/models/qwen-coder-0.5b.gguf", 12) == "qwen-coder…"  # no dangling "-" or "."
+    assert model_name("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen2.5-0.5B-Instruct"
+    assert model_name("qwen2.5-coder-1.5b-instruct", 24) == "qwen2.5-coder-1.5b-inst…"
+    assert (plural(1, "run"), plural(2, "run"), plural(0, "run")) == ("1 run", "2 runs", "0 runs")

@@ -61,6 +61,21 @@ def cut(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def model_name(spec: str, width: int | None = None) -> str:
+    """A model as tables show it: a path's file name without ``.gguf``, a hub id's name, an alias as it is;
+    cut to ``width`` with an ellipsis (never leaving a dangling dot or dash before it)."""
+    name = str(spec).rstrip("/").split("/")[-1]
+    name = name[:-5] if name.lower().endswith(".gguf") else name
+    if width is None or len(name) <= width:
+        return name
+    return name[: max(0, width - 1)].rstrip(".-_ ") + "…"
+
+
 def tail(text: str, width: int) -> str:
     """The end of ``text`` on one line, cut from the left to ``width`` characters."""
     flat = " ".join(str(text).split())

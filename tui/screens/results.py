@@ -6,23 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets.data_table import ColumnKey
 
 from core.runs import list_runs
 from core.schema import RunResults
 
-from ..format import metric_short, percent, seconds
+from ..format import metric_short, model_name, percent, plural, seconds
 from ..messages import StartRuns
 
 COLUMNS = [
     ("mark", " "), ("model", "model"), ("task", "task"), ("accuracy", "score"), ("questions", "docs"),
-    ("device", "device"), ("dtype", "dtype"), ("quant", "quant"), ("subjects", "subsets"), ("wall", "wall"),
-    ("date", "date"), ("status", "status"),
+    ("status", "status"), ("device", "device"), ("dtype", "dtype"), ("quant", "quant"), ("subjects", "subsets"),
+    ("wall", "wall"), ("date", "date"),
 ]  # fmt: skip
+DTYPE_SHORT = {"bfloat16": "bf16", "float32": "fp32", "float16": "fp16"}
 
 
 def run_row(run_dir: Path, results: RunResults) -> dict[str, Any]:
@@ -37,7 +40,7 @@ def run_row(run_dir: Path, results: RunResults) -> dict[str, Any]:
     return {
         "dir": str(run_dir),
         "model": str(ident.model),
-        "task": results.task.name,
+        "task": results.task.name + (f" {ident.shots}-shot" if ident.shots else ""),
         "device": ident.device,
         "dtype": ident.dtype,
         "quant": ident.quant,
@@ -102,22 +105,25 @@ class ResultsScreen(Screen[None]):
         table.clear()
 
         def key(row: dict[str, Any]) -> Any:
-            value = row.get(self.sort_key)
+            value = row["dir"] in self.marked if self.sort_key == "marked" else row.get(self.sort_key)
             return (value is None, value if value is not None else 0)
 
         self.rows.sort(key=key, reverse=self.sort_reverse)
         for r in self.rows:
             table.add_row(
-                "*" if r["dir"] in self.marked else " ", r["model"][:24], r["task"],
+                "*" if r["dir"] in self.marked else " ", model_name(r["model"], 24), r["task"],
                 f"{percent(r['accuracy'])} {metric_short(r['metric'])}", f"{r['questions']}/{r['total']}",
-                r["device"], r["dtype"], r["quant"], r["subjects_text"][:14], seconds(r["wall"]), r["date"][5:],
-                r["status"], key=r["dir"],
+                r["status"], r["device"], DTYPE_SHORT.get(r["dtype"], r["dtype"]), r["quant"],
+                r["subjects_text"][:14], seconds(r["wall"]), r["date"][5:], key=r["dir"],
             )  # fmt: skip
         if self.rows:
             table.move_cursor(row=min(cursor.row, len(self.rows) - 1), column=cursor.column)
         app: Any = self.app
+        for k, label in COLUMNS:  # the sorted column's header carries the direction
+            arrow = (" ▼" if self.sort_reverse else " ▲") if k == self._sort_column() else ""
+            table.columns[ColumnKey(k)].label = Text(label + arrow)
         hint = (
-            f"{len(self.rows)} runs in {app.settings.runs_dir}/, sorted by {self.sort_key}"
+            f"{plural(len(self.rows), 'run')} in {app.settings.runs_dir}/, sorted by {self._sort_label()}"
             f"{' (descending)' if self.sort_reverse else ''}; {len(self.marked)} marked"
         )
         if not self.rows:
@@ -131,14 +137,22 @@ class ResultsScreen(Screen[None]):
         row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
         return next((r for r in self.rows if r["dir"] == row_key.value), None)
 
+    def _sort_column(self) -> str:
+        return {"marked": "mark"}.get(self.sort_key, self.sort_key)
+
+    def _sort_label(self) -> str:
+        if self.sort_key == "marked":
+            return "marked first"
+        return dict(COLUMNS).get(self.sort_key, self.sort_key)
+
     def action_sort(self) -> None:
         table = self.query_one("#runs", DataTable)
         column = COLUMNS[table.cursor_column][0]
-        column = {"mark": "dir", "subjects": "subjects"}.get(column, column)
+        column = {"mark": "marked"}.get(column, column)
         if column == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_key, self.sort_reverse = column, column in ("accuracy", "questions", "date", "wall")
+            self.sort_key, self.sort_reverse = column, column in ("marked", "accuracy", "questions", "date", "wall")
         self._render_rows()
 
     def action_mark(self) -> None:

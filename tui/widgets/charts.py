@@ -10,6 +10,8 @@ from textual_plotext import PlotextPlot
 
 from core.schema import RunResults
 
+from ..format import model_name
+
 
 @contextmanager
 def drawing(plot: PlotextPlot) -> Iterator[Any]:
@@ -21,15 +23,10 @@ def drawing(plot: PlotextPlot) -> Iterator[Any]:
     plot.refresh()
 
 
-def short_model(model: str) -> str:
-    name = str(model).split("/")[-1]
-    return name[:-5] if name.endswith(".gguf") else name
-
-
 def run_label(results: RunResults, task: bool = False) -> str:
     """The model and its configuration (device, dtype, quantization); ``task``: the task's name first."""
     ident = results.identity
-    parts = [short_model(ident.model)[:22], ident.device, ident.dtype]
+    parts = [model_name(ident.model, 22), ident.device, ident.dtype]
     if ident.quant not in (None, "none"):
         parts.append(ident.quant)
     label = " ".join(str(p) for p in parts if p)
