@@ -82,6 +82,24 @@ async def test_the_next_runs_model_loads_on_a_clean_screen_and_a_finished_run_ha
         assert "cancel_run" not in _offered(app)
 
 
+async def test_below_80x24_a_too_small_view_replaces_the_screens_and_goes_when_it_fits():
+    from tui.screens.dialogs import TooSmall
+    from tui.screens.setup import SetupScreen
+
+    app = _app()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, TooSmall))
+        assert "terminal too small: 60x20" in _text(app.screen.query_one("#too-small"))
+        await pilot.press("f4")  # nothing to switch to behind it
+        assert isinstance(app.screen, TooSmall)
+        await pilot.resize_terminal(79, 30)
+        await wait_until(pilot, lambda: "79x30" in _text(app.screen.query_one("#too-small")))
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: isinstance(app.screen, SetupScreen))
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: app.screen.id != "setup" and not isinstance(app.screen, TooSmall))
+
+
 def _identity():
     from core.schema import RunIdentity
 

@@ -9,13 +9,13 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 
 from .messages import StartRuns, WarmupDone
 from .screens.chat import ChatScreen
-from .screens.dialogs import ErrorDialog, HelpScreen
+from .screens.dialogs import MIN_SIZE, ErrorDialog, HelpScreen, TooSmall
 from .screens.live import LiveScreen
 from .screens.results import ResultsScreen
 from .screens.setup import SetupScreen
@@ -56,6 +56,7 @@ class LlmTuiApp(App[None]):
         self._injected = (devices, counts) if devices is not None else None
         self._tasks = tasks
         self._quitting = False
+        self._too_small: TooSmall | None = None
         self._handle_signals = handle_signals  # the real app (run_app) quits cleanly on SIGTERM/SIGHUP
 
     def task_rows(self) -> list[Any]:
@@ -66,8 +67,29 @@ class LlmTuiApp(App[None]):
 
         return describe_tasks(self.settings.cache)
 
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        """Below MIN_SIZE a clear "terminal too small" view replaces the screens (no cut-off tables)."""
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        if small and self._too_small is None:
+            self._too_small = TooSmall()
+            self.push_screen(self._too_small)
+        elif small and self._too_small is not None and self._too_small.is_mounted:
+            self._too_small.show_size(width, height)
+        elif not small and self._too_small is not None:
+            shown, self._too_small = self._too_small, None
+            if shown in self.screen_stack:
+                shown.dismiss()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # nothing to see behind the "too small" view until the terminal is large enough
+        return not (self._too_small is not None and action in ("switch_mode", "help"))
+
     def on_mount(self) -> None:
         self.on_mount_signals()
+        self._fit(self.size.width, self.size.height)
         if self._injected is not None:
             self._warmed(WarmupDone(self._injected[0], self._injected[1]))
         else:

@@ -99,3 +99,28 @@ class QuestionDetail(ModalScreen[None]):
         text.append("\nright" if r.correct else "\nwrong", style="bold green" if r.correct else "bold red")
         with VerticalScroll(id="dialog", classes="question"):
             yield Static(text)
+
+
+MIN_SIZE = (80, 24)  # the smallest terminal every screen is laid out for
+
+
+class TooSmall(ModalScreen[None]):
+    """Shown over everything while the terminal is smaller than MIN_SIZE; goes away when it is large enough."""
+
+    BINDINGS = [Binding("escape", "noop", show=False)]
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="too-small")
+
+    def on_mount(self) -> None:
+        self.show_size(self.app.size.width, self.app.size.height)
+
+    def show_size(self, width: int, height: int) -> None:
+        w, h = MIN_SIZE
+        self.query_one("#too-small", Static).update(
+            f"terminal too small: {width}x{height}\n\nllm-tui needs at least {w}x{h}; make the window larger "
+            "(or the font smaller). A run in progress goes on.\n\nq quits"
+        )
+
+    def action_noop(self) -> None:
+        pass
