@@ -23,7 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from core.events import Event
 
-from ..format import keep_line_breaks
+from ..format import keep_line_breaks, model_name
 
 CHAT_GROUP = "chat"
 
@@ -113,18 +113,19 @@ class ChatScreen(Screen[None]):
         s = self.session
         if s is None:
             setup = self._model_choice()
-            text = f"model {setup['spec']} (not loaded yet) | history on | strategy window"
+            text = f"{model_name(setup['spec'], 28)} (not loaded yet) · history on · window"
         else:
             st = s.stats()
             ttft = "-" if st["last_ttft_s"] is None else f"{st['last_ttft_s']:.2f} s"
             tps = "-" if st["last_tokens_per_s"] is None else f"{st['last_tokens_per_s']:.1f}"
             tokens = s.plan("").prompt_tokens if not self.generating else st["last_prompt_tokens"]
+            # the numbers first and the model's name cut, so that 80 columns show all of them
             text = (
-                f"{s.loaded.source.spec} | history {'on' if st['history'] else 'off'} | strategy {st['strategy']} "
-                f"| context {tokens}/{st['budget']} tokens | TTFT {ttft} | {tps} tok/s"
+                f"{model_name(s.loaded.source.spec, 22)} · ctx {'-' if tokens is None else tokens}/{st['budget']} "
+                f"· TTFT {ttft} · {tps} tok/s · history {'on' if st['history'] else 'off'} · {st['strategy']}"
             )
             if st["summary"]:
-                text += f" | summary of {st['summarized_messages']} messages"
+                text += f" · summary of {st['summarized_messages']} messages"
         self.query_one("#chat-status", Static).update(text)
 
     def _model_choice(self) -> dict[str, str]:
