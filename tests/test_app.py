@@ -33,6 +33,25 @@ async def _pick_only(pilot, subject: str) -> None:
     assert setup.selected == {subject}
 
 
+async def test_subject_search_keys_pick_and_tick_without_leaving_the_box(tmp_path):
+    """Issue 11, item 8: in the search box Down moved the highlight but Enter did nothing."""
+    app = ProbeApp(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        setup = app.screen
+        await pilot.press("ctrl+n", "ctrl+n")  # all, then none
+        assert setup.selected == set()
+        await pilot.press("ctrl+f", *"high_school_")
+        await pilot.press("enter")  # the first match, ticked
+        first = set(setup.selected)
+        assert len(first) == 1 and next(iter(first)).startswith("high_school_")
+        await pilot.press("down", "enter")  # the next match, ticked too; the box keeps the focus and the text
+        assert len(setup.selected) == 2 and first < setup.selected
+        search = setup.query_one("#subject-search", Input)
+        assert setup.focused is search and search.value == "high_school_"
+        await pilot.press("up", "enter")  # back to the first: unticked
+        assert len(setup.selected) == 1 and not first & setup.selected
+
+
 async def _type_into(pilot, selector: str, text: str) -> None:
     widget = pilot.app.screen.query_one(selector, Input)
     widget.focus()

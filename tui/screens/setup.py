@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.markup import escape
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -138,7 +138,10 @@ class SetupScreen(Screen[None]):
                 yield Static("", id="task-note", classes="note")
                 with Vertical(id="subject-box"):
                     yield Label("MMLU subjects", id="subjects-label", classes="section")
-                    yield Input(placeholder="search subjects (a category name selects it)", id="subject-search")
+                    yield Input(
+                        placeholder="find subject (↑↓, enter ticks)",
+                        id="subject-search",
+                    )
                     yield SelectionList[str](id="subjects")
                     yield Static("", id="subject-summary", classes="note")
         yield Footer(show_command_palette=False)
@@ -324,6 +327,22 @@ class SetupScreen(Screen[None]):
     @on(Input.Changed, "#subject-search")
     def _search(self) -> None:
         self._fill_subjects()
+
+    @on(Input.Submitted, "#subject-search")
+    def _tick_found(self) -> None:
+        """enter in the search box ticks (or unticks) the highlighted subject; the search text stays."""
+        widget = self.query_one("#subjects", SelectionList)
+        if widget.highlighted is not None:
+            widget.action_select()
+
+    def on_key(self, event: events.Key) -> None:
+        """up/down in the search box move the subject list's highlight without leaving the box."""
+        search = self.query_one("#subject-search", Input)
+        if self.focused is search and event.key in ("up", "down"):
+            widget = self.query_one("#subjects", SelectionList)
+            (widget.action_cursor_down if event.key == "down" else widget.action_cursor_up)()
+            event.stop()
+            event.prevent_default()
 
     @on(SelectionList.SelectionToggled, "#subjects")
     def _toggled(self, event: SelectionList.SelectionToggled) -> None:
