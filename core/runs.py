@@ -238,6 +238,27 @@ def load_records(run_dir: Path, results: RunResults) -> dict[RecordKey, DocRecor
     return records
 
 
+RUN_FILES = (RESULTS, QUESTIONS, QUESTIONS + ".torn", QUESTIONS + ".dup")
+
+
+def delete_run(run_dir: str | Path) -> None:
+    """Remove a run folder: only the files llm-tui writes there, then the folder if nothing else is left in it.
+    Refused (UserInputError, nothing removed) for a folder that is not an llm-tui run or that a running llm-tui
+    holds."""
+    path = Path(run_dir)
+    read_results(path)  # an llm-tui run, or a one-line refusal
+    with exclusive(path / LOCK_NAME, f"run {path}"):
+        try:
+            for name in RUN_FILES:
+                (path / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise fs_error(exc, path, "run folder") from None
+    with contextlib.suppress(OSError):
+        for leftover in path.glob(LOCK_NAME + "*"):
+            leftover.unlink()
+        path.rmdir()  # only when empty: what a user put beside the run stays
+
+
 def expand_run_dirs(paths: list[str | Path]) -> list[Path]:
     """Run folders from what a user names: a run folder itself, or a folder holding runs (a multi-run
     ``--output``, ``runs/``), expanded to the runs under it, up to three levels deep, in name order. A folder

@@ -52,6 +52,26 @@ async def test_subject_search_keys_pick_and_tick_without_leaving_the_box(tmp_pat
         assert len(setup.selected) == 1 and not first & setup.selected
 
 
+async def test_a_run_is_deleted_from_the_results_screen_after_confirming(tmp_path, monkeypatch):
+    from tui.screens.dialogs import ConfirmDialog
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(Path(__file__).parent / "data" / "runs", tmp_path / "runs")
+    app = ProbeApp(settings=settings("runs"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        results = app.screen
+        first = results.rows[0]["dir"]
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")  # declined: nothing happens
+        assert len(results.rows) == 3 and Path(first, "results.json").exists()
+        await pilot.press("d")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: len(results.rows) == 2)
+        assert not Path(first).exists() and first not in [r["dir"] for r in results.rows]
+
+
 async def _type_into(pilot, selector: str, text: str) -> None:
     widget = pilot.app.screen.query_one(selector, Input)
     widget.focus()

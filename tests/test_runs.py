@@ -128,3 +128,24 @@ def test_a_folder_holding_runs_expands_to_them_and_a_plain_folder_stays(tmp_path
     single = tmp_path / "multi" / "a-model" / "arc_challenge"
     got = expand_run_dirs([tmp_path / "multi", single, tmp_path / "empty"])
     assert got == [single, tmp_path / "multi" / "b-model" / "arc_challenge", tmp_path / "empty"]
+
+
+def test_deleting_a_run_removes_its_files_only_and_not_one_in_use(tmp_path):
+    from core.runs import delete_run
+
+    store = _started(tmp_path)
+    (store.path / "notes.txt").write_text("mine")
+    holder = RunStore(store.path)
+    holder.open(IDENTITY)
+    with pytest.raises(UserInputError, match="in use by"):
+        delete_run(store.path)
+    holder.close()
+    assert store.results_path.exists()
+    delete_run(store.path)
+    assert sorted(p.name for p in store.path.iterdir()) == ["notes.txt"]  # what the user put there stays
+    (store.path / "notes.txt").unlink()
+    with pytest.raises(UserInputError, match="no results.json"):
+        delete_run(store.path)
+    other = _started(tmp_path / "second")
+    delete_run(other.path)
+    assert not other.path.exists()

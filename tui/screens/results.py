@@ -64,6 +64,7 @@ class ResultsScreen(Screen[None]):
         Binding("c", "compare", "Compare marked"),
         Binding("s", "sort", "Sort by column"),
         Binding("u", "resume", "Resume run"),
+        Binding("d,delete", "delete", "Delete run"),
         Binding("ctrl+l", "reload", "Reload"),
     ]
 
@@ -183,6 +184,38 @@ class ResultsScreen(Screen[None]):
             self.notify("mark two or more runs with space, then press c", severity="warning")
             return
         self.app.push_screen(CompareScreen([(r["dir"], r["results"]) for r in chosen]))
+
+    def action_delete(self) -> None:
+        from .dialogs import ConfirmDialog
+
+        row = self._current()
+        if row is None:
+            return
+        results: RunResults = row["results"]
+        done = f"{results.accuracy.answered}/{results.accuracy.total} documents"
+
+        def answered(yes: bool | None) -> None:
+            from core.errors import LlmTuiError
+            from core.runs import delete_run
+
+            if not yes:
+                return
+            try:
+                delete_run(row["dir"])
+            except LlmTuiError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.notify(f"deleted {row['dir']}")
+            self.reload()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Delete this run?",
+                f"{row['dir']}\n{row['model']}, {row['task']}, {row['status']}, {done}\n\n"
+                "Its results.json and questions.jsonl are removed (other files in the folder stay).",
+            ),
+            answered,
+        )
 
     def action_resume(self) -> None:
         from core.config import EvalConfig
