@@ -215,10 +215,22 @@ async def test_results_sort_mark_compare_and_question_filter():
         await pilot.press("w")
         wrong = sum(1 for r in detail.records if not r.correct)
         assert questions.row_count == wrong
-        detail.query_one("#detail-tabs").active = "tab-questions"
-        questions.focus()
+        # keys only: enter goes to the documents (not into row 1 blindly), down moves, enter opens that one
         await pilot.press("enter")
-        assert isinstance(app.screen, QuestionDetail)
+        assert detail.query_one("#detail-tabs").active == "tab-questions" and detail.focused is questions
+        await pilot.press("down", "enter")
+        shown = app.screen
+        assert isinstance(shown, QuestionDetail)
+        wrong_ones = [r for r in detail.records if not r.correct]
+        assert shown.record is wrong_ones[1] and len(shown.records) == wrong
+        await pilot.press("n")  # next and previous, within the rows shown (wrong only)
+        assert shown.record is wrong_ones[2] and "3 of" in str(shown.query_one("#question-text").render())
+        await pilot.press("p", "p")
+        assert shown.record is wrong_ones[0]
+        await pilot.press("p")  # nothing before the first: it stays
+        assert shown.record is wrong_ones[0]
+        await pilot.press("escape")
+        assert app.screen is detail
 
 
 async def test_setup_offers_only_what_can_run_here(tmp_path):

@@ -80,16 +80,38 @@ class QuestionDetail(ModalScreen[None]):
     """One document in full: the question, each choice with its probability and log-likelihood, the model's pick
     and the right answer; for generated answers, the whole text the model wrote and what was extracted from it."""
 
-    BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
+    BINDINGS = [
+        Binding("escape,enter", "dismiss", "Close"),
+        Binding("n,right,down", "step(1)", "Next"),
+        Binding("p,left,up", "step(-1)", "Previous"),
+    ]
 
-    def __init__(self, record: DocRecord, task: TaskInfo | None = None) -> None:
+    def __init__(self, record: DocRecord, task: TaskInfo | None = None, records: list[DocRecord] | None = None) -> None:
+        """``records``: the list the document was opened from (the table's rows), for next/previous."""
         super().__init__()
+        self.records = records or [record]
+        self.at = next((i for i, r in enumerate(self.records) if r is record), 0)
         self.record = record
         self.task_info = task
 
     def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog", classes="question"):
+            yield Static(self._text(), id="question-text")
+
+    def action_step(self, step: int) -> None:
+        at = self.at + step
+        if not 0 <= at < len(self.records):
+            self.notify("no more documents this way" if len(self.records) > 1 else "the only document shown")
+            return
+        self.at, self.record = at, self.records[at]
+        self.query_one("#question-text", Static).update(self._text())
+        self.query_one("#dialog", VerticalScroll).scroll_home(animate=False)
+
+    def _text(self) -> Text:
         r = self.record
         text = Text()
+        if len(self.records) > 1:
+            text.append(f"{self.at + 1} of {len(self.records)} (n/p: next/previous)   ", style="dim")
         where = r.subset if r.subset == r.task else f"{r.task}, {r.subset}"
         text.append(f"{where.replace('_', ' ')} #{r.doc_id}\n\n", style="dim")
         text.append(r.question.strip() + "\n\n")
@@ -117,8 +139,7 @@ class QuestionDetail(ModalScreen[None]):
             shown = ", ".join(f"{k} {v:g}" for k, v in r.metrics.items())
             text.append(f"\n{shown}", style="dim")
         text.append("\nright" if r.correct else "\nwrong", style="bold green" if r.correct else "bold red")
-        with VerticalScroll(id="dialog", classes="question"):
-            yield Static(text)
+        return text
 
 
 MIN_SIZE = (80, 24)  # the smallest terminal every screen is laid out for

@@ -140,14 +140,25 @@ class RunDetailScreen(Screen[None]):
         self._fill_questions()
         self.notify("showing wrong answers only" if self.wrong_only else "showing all documents")
 
+    @on(TabbedContent.TabActivated, "#detail-tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "tab-questions":  # the table takes the keys at once: down moves, enter opens
+            self.query_one("#questions", DataTable).focus()
+
+    def shown_records(self) -> list[DocRecord]:
+        return [r for r in self.records if not (self.wrong_only and r.correct)]
+
     @on(DataTable.RowSelected, "#questions")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         subset, index = str(event.row_key.value).rsplit(":", 1)
         record = self.by_key.get((subset, int(index)))
         if record is not None:
-            self.app.push_screen(QuestionDetail(record, self.results.task))
+            self.app.push_screen(QuestionDetail(record, self.results.task, self.shown_records()))
 
     def action_detail(self) -> None:
+        """enter outside the table (the tab bar): go to the documents, rather than open the first one blindly."""
+        tabs = self.query_one("#detail-tabs", TabbedContent)
         table = self.query_one("#questions", DataTable)
-        if table.row_count:
-            table.action_select_cursor()
+        if tabs.active != "tab-questions":
+            tabs.active = "tab-questions"
+        table.focus()
