@@ -72,6 +72,22 @@ async def test_a_run_is_deleted_from_the_results_screen_after_confirming(tmp_pat
         assert not Path(first).exists() and first not in [r["dir"] for r in results.rows]
 
 
+async def test_the_command_palette_offers_the_apps_own_commands(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(Path(__file__).parent / "data" / "runs", tmp_path / "runs")
+    app = ProbeApp(settings=settings("runs"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Start run", "Queue model", "Go to Results", "Go to Chat"} <= set(titles)
+        assert titles.index("Start run") < titles.index("Quit")  # ours first, Textual's after
+        await pilot.press("ctrl+p", *"Go to Results")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Open run", "Compare marked runs", "Delete run", "Resume run"} <= set(titles)
+
+
 async def _type_into(pilot, selector: str, text: str) -> None:
     widget = pilot.app.screen.query_one(selector, Input)
     widget.focus()

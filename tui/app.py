@@ -6,12 +6,15 @@ torch and transformers are imported by a background worker after the first frame
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from textual import events, on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from .messages import StartRuns, WarmupDone
 from .screens.chat import ChatScreen
@@ -66,6 +69,36 @@ class LlmTuiApp(App[None]):
         from core.tasks.catalog import describe_tasks
 
         return describe_tasks(self.settings.cache)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """ctrl+p offers the app's own commands first (each also has a key), then Textual's (theme, keys, quit)."""
+        screens = (("setup", "Setup"), ("live", "Live"), ("results", "Results"), ("chat", "Chat"))
+        for mode, title in screens:
+            yield SystemCommand(f"Go to {title}", f"the {mode} screen", partial(self.switch_mode, mode))
+        setup = self.get_screen("setup")
+        if isinstance(setup, SetupScreen) and setup.is_mounted:
+            yield SystemCommand("Start run", "evaluate the setup screen's model and tasks (ctrl+r)", setup.action_start)
+            yield SystemCommand(
+                "Queue model", "add the setup screen's model to the queue (ctrl+t)", setup.action_queue_model
+            )
+        if isinstance(screen, ResultsScreen):
+            yield SystemCommand("Open run", "the highlighted run (enter)", screen.action_open)
+            yield SystemCommand("Compare marked runs", "two or more runs marked with space (c)", screen.action_compare)
+            yield SystemCommand("Resume run", "continue the highlighted run (u)", screen.action_resume)
+            yield SystemCommand("Delete run", "the highlighted run, after a yes/no question (d)", screen.action_delete)
+        if isinstance(screen, ChatScreen):
+            yield SystemCommand(
+                "Switch model", "continue the conversation with another model (ctrl+e)", screen.action_model
+            )
+            yield SystemCommand("Save chat", "save the conversation (ctrl+b)", screen.action_save)
+            yield SystemCommand("Clear chat", "start a new conversation (ctrl+l)", screen.action_clear)
+        from .screens.compare import CompareScreen
+
+        if isinstance(screen, CompareScreen):
+            yield SystemCommand("Export report", "PDF, PNG charts and Markdown into reports/ (e)", screen.action_export)
+            yield SystemCommand("Next task", "the per-task tabs show the next task (t)", screen.action_next_task)
+        yield SystemCommand("Help", "every key of every screen (f1)", self.action_help)
+        yield from super().get_system_commands(screen)
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)
