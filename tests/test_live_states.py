@@ -60,6 +60,7 @@ async def test_the_next_runs_model_loads_on_a_clean_screen_and_a_finished_run_ha
         for e in _first_run_events():
             live.post_message(EngineEvent(e))
         await wait_until(pilot, lambda: "number 7 from the Sun" in _text(live.query_one("#question", DocumentPanel)))
+        assert app.terminal_title == "llm-tui: 3% mmlu smollm2-135m-instruct"  # 8 of 252, seen from tmux
         assert "ETA" in _text(live.query_one("#timing", TimingPanel))
         # the second queued run starts: its model is loading, nothing has been scored yet
         make, plan = FEEDS["mmlu"]

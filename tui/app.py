@@ -60,6 +60,7 @@ class LlmTuiApp(App[None]):
         self._tasks = tasks
         self._quitting = False
         self._too_small: TooSmall | None = None
+        self.terminal_title = ""
         self._handle_signals = handle_signals  # the real app (run_app) quits cleanly on SIGTERM/SIGHUP
 
     def task_rows(self) -> list[Any]:
@@ -99,6 +100,17 @@ class LlmTuiApp(App[None]):
             yield SystemCommand("Next task", "the per-task tabs show the next task (t)", screen.action_next_task)
         yield SystemCommand("Help", "every key of every screen (f1)", self.action_help)
         yield from super().get_system_commands(screen)
+
+    def set_terminal_title(self, text: str) -> None:
+        """The terminal window's (or tmux pane's) title: the progress of a run, seen from another window."""
+        if text == self.terminal_title:
+            return
+        self.terminal_title = text
+        driver = self._driver
+        if driver is not None and not self.is_headless:
+            safe = "".join(ch for ch in text if ch.isprintable())
+            driver.write(f"\x1b]2;{safe}\x07")  # OSC 2; Textual has no API for it
+            driver.flush()
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)

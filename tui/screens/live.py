@@ -31,7 +31,7 @@ from core.events import (
 from core.mmlu.subjects import pretty
 from core.schema import TaskInfo, Timing
 
-from ..format import cut, human_bytes, metric_short, percent, seconds
+from ..format import cut, human_bytes, metric_short, model_name, percent, seconds
 from ..messages import EngineEvent
 from ..widgets.panels import DocumentPanel, TimingPanel, pick_index
 
@@ -249,6 +249,7 @@ class LiveScreen(Screen[None]):
         table.update_cell(r.subset, "done", f"{last.subset_done}/{last.subset_total}")
         table.update_cell(r.subset, "acc", percent(last.subset_correct / last.subset_done))
         self.query_one("#question", DocumentPanel).show(r, self.task_info)
+        self._terminal_title()
         log = self.query_one("#log", RichLog)
         for e in self.pending:
             log.write(log_entry(e))
@@ -258,6 +259,18 @@ class LiveScreen(Screen[None]):
         self._flush()
         self.current_timing = e.timing
         self._show_timing()
+
+    def _terminal_title(self, status: str | None = None) -> None:
+        """Progress in the terminal's title, for a run watched from another window or tmux pane."""
+        app: Any = self.app
+        if not hasattr(app, "set_terminal_title"):
+            return
+        task = self.task_info.name if self.task_info else "run"
+        if status is None:
+            share = f"{100 * self.done / self.total:.0f}%" if self.total else "..."
+            queue = f" [{self.queue_index}/{self.queue_size}]" if self.queue_size > 1 else ""
+            status = f"{share} {task} {model_name(self.model, 24)}{queue}"
+        app.set_terminal_title(f"llm-tui: {status}")
 
     def _on_BatchSizeReduced(self, e: BatchSizeReduced) -> None:
         self.log_line(f"[yellow]batch size {e.old} -> {e.new}: {escape(e.reason)}[/]")
@@ -287,12 +300,14 @@ class LiveScreen(Screen[None]):
             "see the results screen (f4)"
         )
         self._title(f"finished {escape(e.run_dir)}: {metric} {percent(acc.micro)}")
+        self._terminal_title(f"done {e.results.task.name} {metric} {percent(acc.micro)}")
         self.notify(f"run finished: {e.results.task.name} {metric} {percent(acc.micro)}")
 
     def _on_RunCancelled(self, e: RunCancelled) -> None:
         self._flush()
         self.log_line(f"[yellow]cancelled after {e.done}/{e.total}; resume it from the results screen (f4, u)[/]")
         self._title(f"cancelled: {escape(e.run_dir)} ({e.done}/{e.total}, resumable)")
+        self._terminal_title(f"cancelled at {e.done}/{e.total}")
 
     @staticmethod
     def current_rss() -> int:
