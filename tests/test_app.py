@@ -88,6 +88,39 @@ async def test_the_command_palette_offers_the_apps_own_commands(tmp_path, monkey
         assert {"Open run", "Compare marked runs", "Delete run", "Resume run"} <= set(titles)
 
 
+async def test_the_last_setup_comes_back_at_the_next_launch_and_recent_holds_only_models_that_loaded(tmp_path):
+    from tui.screens.dialogs import ErrorDialog as Dialog
+    from tui.settings import AppSettings
+
+    path = tmp_path / "settings.json"
+    first = AppSettings(runs_dir=str(tmp_path / "runs"), path=str(path))
+    bad = str(tmp_path / "no-such-model")
+    app = ProbeApp(settings=first)
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = app.screen
+        await _type_into(pilot, "#model-input", bad)
+        await pilot.press("ctrl+k", "down", "space")  # arc_challenge too
+        await _type_into(pilot, "#limit", "7")
+        await pick_subjects(pilot, setup, {"anatomy", "virology"})
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: isinstance(app.screen, Dialog))  # the path does not exist
+    saved = AppSettings.load(path)
+    assert bad not in saved.recent_models  # a path that never loaded is not "recent"
+    app = ProbeApp(settings=saved)
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = app.screen
+        assert setup.query_one("#model-input", Input).value == bad
+        assert setup.tasks_selected == {"mmlu", "arc_challenge"}
+        assert setup.selected == {"anatomy", "virology"}
+        assert setup.query_one("#limit", Input).value == "7"
+
+
+async def pick_subjects(pilot, setup, subjects: set[str]) -> None:
+    setup.selected = set(subjects)
+    setup._fill_subjects()
+    await pilot.pause()
+
+
 async def _type_into(pilot, selector: str, text: str) -> None:
     widget = pilot.app.screen.query_one(selector, Input)
     widget.focus()

@@ -10,6 +10,41 @@ from pathlib import Path
 from core.locations import cache_dir
 
 MAX_RECENT = 8
+SETTINGS_VERSION = 2  # 1: runs_dir, cache_dir, recent_models; 2: + the last setup
+
+
+@dataclass
+class SetupMemory:
+    """What the setup screen had when a run last started, offered again at the next launch."""
+
+    model: str = ""
+    tasks: list[str] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+    limit: int | None = None
+    shots: int | None = None
+    dtype: str = "auto"
+    quant: str = "none"
+
+    @classmethod
+    def from_dict(cls, data: object) -> SetupMemory:
+        """Lenient: a field of the wrong type is dropped (settings are a convenience, never a reason to fail)."""
+        if not isinstance(data, dict):
+            return cls()
+        out = cls()
+        if isinstance(data.get("model"), str):
+            out.model = data["model"]
+        for key in ("tasks", "subjects"):
+            value = data.get(key)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                setattr(out, key, list(value))
+        for key in ("limit", "shots"):
+            value = data.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                setattr(out, key, value)
+        for key in ("dtype", "quant"):
+            if isinstance(data.get(key), str):
+                setattr(out, key, data[key])
+        return out
 
 
 def config_file() -> Path:
@@ -24,6 +59,7 @@ class AppSettings:
     runs_dir: str = "runs"
     cache_dir: str | None = None
     recent_models: list[str] = field(default_factory=list)
+    last_setup: SetupMemory | None = None
     path: str | None = None  # where these settings are saved; None: not saved (tests)
 
     @classmethod
@@ -34,10 +70,13 @@ class AppSettings:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             data = {}
+        if not isinstance(data, dict):
+            data = {}
         settings = cls(
             runs_dir=str(data.get("runs_dir", "runs")),
             cache_dir=data.get("cache_dir"),
             recent_models=[str(m) for m in data.get("recent_models", [])][:MAX_RECENT],
+            last_setup=SetupMemory.from_dict(data["last_setup"]) if "last_setup" in data else None,
             path=str(path),
         )
         settings.runs_dir = os.environ.get("LLM_TUI_RUNS_DIR", settings.runs_dir)
@@ -52,6 +91,10 @@ class AppSettings:
         self.recent_models = self.recent_models[:MAX_RECENT]
         self.save()
 
+    def remember_setup(self, memory: SetupMemory) -> None:
+        self.last_setup = memory
+        self.save()
+
     def save(self) -> None:
         if not self.path:
             return
@@ -60,6 +103,7 @@ class AppSettings:
 
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.path, {k: v for k, v in asdict(self).items() if k != "path"}, "settings file")
+            saved = {"version": SETTINGS_VERSION, **{k: v for k, v in asdict(self).items() if k != "path"}}
+            atomic_write_json(self.path, saved, "settings file")
         except (OSError, UserInputError):
             pass  # settings are a convenience; never fail a run over them

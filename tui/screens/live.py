@@ -182,6 +182,9 @@ class LiveScreen(Screen[None]):
 
     def _on_ModelLoaded(self, e: ModelLoaded) -> None:
         i = e.info
+        app: Any = self.app
+        if hasattr(app, "settings"):
+            app.settings.remember_model(e.model)  # "recent" holds models that loaded, not every typed path
         self.load_s = i.load_s
         how = "reused (already loaded)" if i.reused else f"in {seconds(i.load_s)}"
         self.log_line(

@@ -149,6 +149,7 @@ class SetupScreen(Screen[None]):
     def on_mount(self) -> None:
         self.title = "llm-tui"
         self.sub_title = "setup"
+        self._recall()
         self._fill_models()
         self._fill_tasks()
         self._fill_subjects()
@@ -157,6 +158,30 @@ class SetupScreen(Screen[None]):
         app: Any = self.app
         if app.warmup_result is not None:
             self.post_message(app.warmup_result)
+
+    def _recall(self) -> None:
+        """The choices of the last run started (settings.json), where they still make sense."""
+        app: Any = self.app
+        last = app.settings.last_setup
+        if last is None:
+            return
+        if last.model:
+            self.query_one("#model-input", Input).value = last.model
+        known_tasks = {r.name for r in app.task_rows()}
+        tasks = {t for t in last.tasks if t in known_tasks}
+        if tasks:
+            self.tasks_selected = tasks
+        known = {s for group in CATEGORIES.values() for s in group}
+        subjects = {s for s in last.subjects if s in known}
+        if subjects:
+            self.selected = subjects
+        for field_id, value in (("#limit", last.limit), ("#shots", last.shots)):
+            if value is not None:
+                self.query_one(field_id, Input).value = str(value)
+        for radio_id, name in (("#dtype", last.dtype), ("#quant", last.quant)):
+            for button in self.query_one(radio_id, RadioSet).query(RadioButton):
+                if button.name == name:
+                    button.value = True
 
     def on_screen_resume(self) -> None:
         if self.tasks:  # a run may have fetched a task's data since: show it cached
@@ -532,8 +557,15 @@ class SetupScreen(Screen[None]):
             self.notify(str(exc), severity="error")
             return
         app: Any = self.app
-        for c in configs:
-            app.settings.remember_model(c.model)
+        from ..settings import SetupMemory
+
+        # models go into "recent" once they have loaded (the live screen), not before they are checked
+        app.settings.remember_setup(
+            SetupMemory(
+                model=configs[0].model, tasks=self.chosen_tasks, subjects=sorted(self.selected),
+                limit=limit, shots=shots, dtype=self._pressed("#dtype", "auto"), quant=self._pressed("#quant", "none"),
+            )
+        )  # fmt: skip
         self.queue.clear()
         self._show_queue()
         self._fill_models()
