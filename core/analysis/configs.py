@@ -64,7 +64,7 @@ class ConfigRow:
     gpu_s: float | None  # CUDA kernel time measured with events
     questions_per_s: float | None  # questions / wall_s
     tokens_per_s: float | None  # prompt tokens / wall_s
-    peak_rss_bytes: int | None  # the process's peak resident memory (whole process, model included)
+    peak_rss_bytes: int | None  # the process's resident memory at its highest during the run (model included)
     peak_gpu_bytes: int | None  # torch's peak allocated GPU memory
     load_s: float | None  # model load time of the last session
     model_bytes: int | None  # the loaded model's parameter and buffer memory

@@ -279,7 +279,8 @@ def task_section(section: Section, level: int = 2) -> list[str]:
     md += [
         f"Baseline: **{comparison.baseline}** ({comparison.baseline_reason}); (xR) = ratio to the baseline. "
         f"Timing is over the {unit}s every run answered ({', '.join(comparison.subsets)}); peak RSS is the "
-        "whole process's.",
+        "process's resident memory at its highest during the run (the model included; runs written before "
+        "llm-tui reset the mark per run may include a model an earlier run of the same command loaded).",
         "",
     ]
     md += _table(
