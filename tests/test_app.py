@@ -157,6 +157,8 @@ async def test_evaluate_tiny_model_from_setup_to_results(tmp_path, tiny_model, m
         await _pick_only(pilot, "virology")
         await pilot.press("ctrl+r")
         assert isinstance(app.screen, LiveScreen)
+        await pilot.pause()
+        assert "No run yet" not in str(app.screen.query_one("#run-title").render())  # never flashes after ctrl+r
         await wait_until(pilot, lambda: any(isinstance(e, RunFinished) for e in app.engine_events))
         live = app.screen
         assert sum(isinstance(e, DocScored) for e in app.engine_events) == 5

@@ -31,7 +31,7 @@ from core.events import (
 from core.mmlu.subjects import pretty
 from core.schema import TaskInfo, Timing
 
-from ..format import cut, human_bytes, metric_short, model_name, percent, seconds
+from ..format import cut, human_bytes, metric_short, model_name, percent, plural, seconds
 from ..messages import EngineEvent
 from ..widgets.panels import DocumentPanel, TimingPanel, pick_index
 
@@ -98,6 +98,11 @@ class LiveScreen(Screen[None]):
             return
         self.cancel = threading.Event()
         self._set_running(True)
+        # shown at once, so that "No run yet" never flashes between ctrl+r and the engine's first event
+        n = len(configs)
+        self.query_one("#run-title", Static).update(
+            f"starting {plural(n, 'run')}: checking the data, then loading {escape(configs[0].model)}..."
+        )
         self.queue_size = len(configs)
         self.queue_index = 0
         app: Any = self.app
