@@ -345,3 +345,27 @@ def test_cancel_during_generation_discards_the_batch_and_resume_completes(
     assert resumed.status == "complete" and resumed.metrics == reference.metrics
     ref = {r.key: r.generated for r in _records(tmp_path / "ref")}
     assert {r.key: r.generated for r in _records(tmp_path / "run")} == ref
+
+
+def test_cancel_while_the_model_loads_leaves_no_empty_run(tiny_model, mmlu_file, tmp_path):
+    """Issue 11, item 9: cancelling during the load left a 0/N run folder behind."""
+    cancel = threading.Event()
+    events = []
+
+    def on_event(e):
+        events.append(e)
+        if type(e).__name__ == "ModelLoading":
+            cancel.set()  # the load itself cannot be interrupted; nothing is scored after it
+
+    out = tmp_path / "run"
+    result = evaluate(_config(tiny_model, mmlu_file, out), on_event, cancel)
+    assert result.status == "cancelled" and isinstance(events[-1], RunCancelled) and events[-1].done == 0
+    assert not out.exists()
+    # a resumed run that is cancelled before scoring more keeps its folder
+    cancel.clear()
+    evaluate(_config(tiny_model, mmlu_file, out), lambda e: cancel.set() if isinstance(e, DocScored) else None, cancel)
+    cancel.clear()
+    kept = len(_records(out))
+    assert kept > 0
+    evaluate(_config(tiny_model, mmlu_file, out), on_event, cancel)
+    assert out.exists() and len(_records(out)) == kept

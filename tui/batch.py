@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -206,6 +207,9 @@ class BatchRenderer:
 
     def on_RunCancelled(self, e: RunCancelled) -> None:
         self.close()
+        if e.done == 0 and not Path(e.run_dir).exists():
+            self.console.print("[yellow]stopped before any document was scored; no run folder was left[/]")
+            return
         self.console.print(f"[yellow]stopped after {e.done}/{e.total} questions; progress saved in {e.run_dir}[/]")
 
     @staticmethod

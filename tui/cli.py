@@ -213,6 +213,8 @@ def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
             renderer.close()
         outcomes.append((config.model, config.task, results, None))
         if results.status == "cancelled":
+            if not Path(results.run_dir).exists():  # stopped during the load: nothing to resume, the folder is gone
+                return EXIT_INTERRUPTED
             where = ns.output or (str(Path(folders[n]).parent.parent) if len(configs) > 1 else results.run_dir)
             print(f"resume with: {_resume_hint(argv, where)}", file=sys.stderr)
             return EXIT_INTERRUPTED
