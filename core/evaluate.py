@@ -252,7 +252,7 @@ class _Evaluation:
             status = "cancelled" if self.cancel.is_set() and len(records) < p.total else "complete"
             if status == "cancelled" and not records and not opened.resumed:
                 store.discard()  # cancelled before anything was scored (during the load): leave no empty run
-                self.results.status = status
+                self.results.status = "cancelled"
                 self.emit(RunCancelled(str(run_dir), 0, p.total, self.results))
                 return self.results
             self._write(records, status)

@@ -59,6 +59,16 @@ def test_a_script_switches_models_and_the_transcript_says_which_wrote_each_reply
     assert any("ready on cpu" in line for line in switch["lines"]) and show["lines"][0].startswith(
         f"model {tiny_bytes_model}"
     )
+    # /retry asks again in a script: the replaced turn stays in the transcript, marked
+    script.write_text("Hello\n/retry\n")
+    code, _, err = _run(capsys, *args, "--max-new-tokens", "3")
+    assert code == 0, err
+    t = json.loads(out_file.read_text())
+    assert [x.get("taken_back", False) for x in t["turns"]] == [True, False] and t["turns"][1]["retry"]
+    # /copy and /edit need the app: refused before the model loads
+    script.write_text("Hello\n/copy\n")
+    code, _, err = _run(capsys, *args)
+    assert code == 2 and "works in the app only" in one_error_line(err)
     # a /model line that cannot name a model is refused before anything loads
     script.write_text("Hello\n/model ./nowhere/at-all\n")
     code, _, err = _run(capsys, *args)

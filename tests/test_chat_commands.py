@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.chat import ChatSession, ChatSettings, ChatStore, GenerationSettings
@@ -136,3 +138,37 @@ def test_bad_commands_change_nothing(session):
     with pytest.raises(UserInputError, match="no saved chat 'ghost'"):
         apply_command(session, parse_input("/load ghost"))
     assert conversation_to_dict(session.conversation) == before
+
+
+def test_retry_edit_prompt_copy_and_export(tiny_model, tmp_path):
+    """Issue 11: regenerate, edit-and-resend, the exact prompt, copy (a reply or its code block), Markdown."""
+    from core.chat import ChatSession, ChatStore, apply_command, parse_input
+    from core.chat.commands import last_code_block
+    from core.errors import UserInputError
+    from core.models import load_model
+
+    loaded = load_model(str(tiny_model), device="cpu", dtype="float32")
+    from core.chat.settings import ChatSettings, GenerationSettings
+
+    s = ChatSession(loaded, ChatSettings(generation=GenerationSettings(max_new_tokens=3)), store=ChatStore(tmp_path))
+    with pytest.raises(UserInputError, match="no turn to take back"):
+        apply_command(s, parse_input("/retry"))
+    s.run_turn("first message")
+    s.run_turn("second message")
+    out = apply_command(s, parse_input("/retry"))
+    assert out.resend == "second message" and len(s.turns) == 1 and len(s.messages) == 2
+    s.run_turn(out.resend)
+    out = apply_command(s, parse_input("/edit"))
+    assert out.edit == "second message" and len(s.turns) == 1
+    lines = apply_command(s, parse_input("/prompt")).lines
+    assert lines[0].startswith("last turn sent 2 messages") and "first message" in lines[-1]
+    assert "tok" in lines[1]
+    copied = apply_command(s, parse_input("/copy")).copy
+    assert copied == s.turns[-1].reply
+    path = Path(apply_command(s, parse_input(f"/export {tmp_path / 'c.md'}")).lines[0].removeprefix("wrote "))
+    text = path.read_text()
+    assert text.startswith(f"# {s.conversation.name}") and "## You\n\nfirst message" in text
+    assert last_code_block("text\n```python\nx = 1\n```\nmore\n~~~\ny\n~~~\n") == "y"
+    assert last_code_block("no code") is None
+    with pytest.raises(UserInputError, match="/copy"):
+        parse_input("/copy everything")

@@ -160,3 +160,25 @@ async def test_model_switches_with_slash_model_and_with_the_setup_screen(
         await pilot.press("f5")
         await wait_until(pilot, lambda: chat.session.loaded.source.spec == str(tiny_model) and not chat.generating)
         assert status().startswith(first_name) and len(chat.session.messages) == 4
+
+
+async def test_retry_edit_and_copy_from_the_chat_pane(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
+    app = ChatProbe(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await _open_chat(pilot, tiny_model)
+        await _say(pilot, "/set max_new_tokens=3")
+        await wait_until(pilot, lambda: chat.session is not None)
+        await _say(pilot, "Hello")
+        await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 1)
+        await pilot.press("ctrl+k")  # copy the reply (OSC 52 in a real terminal)
+        assert app.clipboard == chat.session.turns[-1].reply
+        first = chat.session.turns[-1]
+        await pilot.press("ctrl+r")  # ask again: the turn is replaced, not added
+        await wait_until(
+            pilot, lambda: not chat.generating and chat.session.turns and chat.session.turns[-1] is not first
+        )
+        assert len(chat.session.turns) == 1 and len(chat.session.messages) == 2
+        await _say(pilot, "/edit")
+        box = chat.query_one("#chat-input", Input)
+        assert box.value == "Hello" and chat.session.turns == [] and chat.session.messages == []

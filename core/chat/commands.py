@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import UserInputError
@@ -27,6 +28,11 @@ HELP = [
     ("/strategy [NAME]", f"context strategy: {', '.join(STRATEGIES)} (no name: the next one)"),
     ("/system [TEXT]", "set the system prompt (no text: show it)"),
     ("/set key=value ...", f"change settings: {', '.join(SETTABLE)}"),
+    ("/retry", "take back the last reply and ask again"),
+    ("/edit", "take back the last turn and put its message in the box to edit"),
+    ("/prompt", "exactly what the last turn sent: each message and its tokens"),
+    ("/copy [code]", "copy the last reply (or its last code block) to the clipboard"),
+    ("/export [FILE]", "write the conversation as Markdown (default: the chats folder)"),
     ("/model [SPEC]", "switch model (alias, hub id, folder or .gguf); the conversation goes on (no SPEC: show it)"),
     ("/quit", "leave the chat"),
 ]
@@ -100,6 +106,31 @@ class Quit(Command):
 
 
 @dataclass(frozen=True)
+class Retry(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Edit(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Prompt(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Copy(Command):
+    code: bool = False  # the last code block of the reply rather than the whole reply
+
+
+@dataclass(frozen=True)
+class Export(Command):
+    path: str | None = None
+
+
+@dataclass(frozen=True)
 class Model(Command):
     spec: str | None = None  # None: show the current model
 
@@ -112,10 +143,14 @@ class Outcome:
     quit: bool = False
     changed: bool = False
     switch_model: str | None = None  # the front end loads this model, then calls session.switch_model()
+    resend: str | None = None  # the front end sends this message as a new turn (/retry)
+    edit: str | None = None  # the front end puts this text in the message box (/edit)
+    copy: str | None = None  # the front end copies this text to the clipboard (/copy)
 
 
 NAMES = (
-    "help", "save", "load", "clear", "stats", "stream", "history", "strategy", "system", "set", "model", "quit",
+    "help", "save", "load", "clear", "stats", "stream", "history", "strategy", "system", "set", "model", "retry",
+    "edit", "prompt", "copy", "export", "quit",
 )  # fmt: skip
 _ALIASES = {"exit": "quit", "q": "quit", "?": "help", "reset": "clear"}
 
@@ -168,6 +203,12 @@ def parse_input(text: str) -> Command:
         return System(arg or None)
     if name == "set":
         return Set(_parse_assignments(arg))
+    if name == "copy":
+        if arg not in ("", "code"):
+            raise UserInputError(f"/copy {arg}: use /copy (the last reply) or /copy code (its last code block)")
+        return Copy(arg == "code")
+    if name == "export":
+        return Export(arg or None)
     if name == "model":
         if arg:
             from ..models import describe_spec
@@ -175,7 +216,8 @@ def parse_input(text: str) -> Command:
             describe_spec(arg)  # a spec that cannot name a model is refused here, before anything loads
         return Model(arg or None)
     _no_arg(name, arg)
-    return {"help": Help, "clear": Clear, "stats": Stats, "quit": Quit}[name]()
+    simple = {"help": Help, "clear": Clear, "stats": Stats, "quit": Quit, "retry": Retry, "edit": Edit}
+    return {**simple, "prompt": Prompt}[name]()
 
 
 def _parse_assignments(arg: str) -> tuple[tuple[str, Any], ...]:
@@ -220,6 +262,34 @@ def stats_lines(stats: dict[str, Any]) -> list[str]:
     if stats["summary"]:
         lines.append(f"summary of the first {stats['summarized_messages']} messages: {stats['summary']}")
     return lines
+
+
+def _short(text: str, width: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def last_code_block(markdown: str) -> str | None:
+    """The text of the last fenced code block (``` or ~~~) in ``markdown``, or None."""
+    import re
+
+    blocks = re.findall(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", markdown, flags=re.M | re.S)
+    return blocks[-1][1].rstrip("\n") if blocks else None
+
+
+def export_markdown(session: Any, path: str | None) -> Path:
+    """Write the conversation as Markdown to ``path`` (default: NAME.md in the chats folder)."""
+    from ..fsutil import atomic_write_text, ensure_writable_file
+
+    if path is None:
+        if session.store is None:
+            raise UserInputError("/export needs a file name here: /export FILE.md")
+        target = session.store.folder / f"{session.conversation.name}.md"
+    else:
+        target = Path(path).expanduser()
+    ensure_writable_file(target, "/export file")
+    atomic_write_text(target, session.markdown() + "\n", "/export file")
+    return target
 
 
 def apply_command(session: Any, cmd: Command) -> Outcome:
@@ -270,6 +340,24 @@ def apply_command(session: Any, cmd: Command) -> Outcome:
             new = set_option(new, key, value)
         session.update(new)  # all or nothing
         return Outcome(tuple(settings_lines(session)), changed=True)
+    if isinstance(cmd, Retry):
+        text = session.take_back()
+        return Outcome((f"asking again: {_short(text)}",), changed=True, resend=text)
+    if isinstance(cmd, Edit):
+        text = session.take_back()
+        return Outcome(("the last turn was taken back; edit the message and send it",), changed=True, edit=text)
+    if isinstance(cmd, Prompt):
+        return Outcome(tuple(session.prompt_lines()))
+    if isinstance(cmd, Copy):
+        reply = next((t.reply for t in reversed(session.turns) if t.refused is None and t.reply), None)
+        if reply is None:
+            raise UserInputError("there is no reply to copy yet")
+        text = last_code_block(reply) if cmd.code else reply
+        if text is None:
+            raise UserInputError("the last reply has no code block; /copy copies the whole reply")
+        return Outcome((f"copied {len(text)} characters to the clipboard",), copy=text)
+    if isinstance(cmd, Export):
+        return Outcome((f"wrote {export_markdown(session, cmd.path)}",))
     if isinstance(cmd, Model):
         info = session.loaded.info
         if cmd.spec is None or cmd.spec == session.loaded.source.spec:

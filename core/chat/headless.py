@@ -90,6 +90,15 @@ def play_script(
             else:
                 outcome = apply_command(session, step.command)
                 lines = list(outcome.lines)
+                if outcome.resend is not None:  # /retry: the reply is asked for again, as a new turn
+                    say(CommandApplied(step.text, outcome.lines))
+                    live = [t for t in turns if not t.get("taken_back")]
+                    if live:
+                        live[-1]["taken_back"] = True  # kept in the transcript, marked: the retry replaces it
+                    record = session.run_turn(outcome.resend, say, cancel)
+                    turns.append({"step": n, "turn": len(session.turns), "retry": True, **record.to_dict()})
+                    commands.append({"step": n, "after_turn": len(turns), "command": step.text, "lines": lines})
+                    continue
                 if outcome.switch_model is not None:
                     if load_model is None:
                         raise UserInputError(f"{step.text}: this chat cannot load another model")
@@ -210,12 +219,17 @@ def check_script_commands(script: Script, store: ChatStore) -> None:
     earlier /save NAME of the script writes), and a script that /saves can write to the chats folder. A problem
     is a UserInputError naming the step."""
     from ..fsutil import ensure_writable_dir
-    from .commands import Load, Save
+    from .commands import Copy, Edit, Load, Save
     from .store import check_name
 
     saved: set[str] = set()
     for n, step in enumerate(script.steps, 1):
         try:
+            if isinstance(step.command, (Copy, Edit)):
+                raise UserInputError(
+                    f"{step.text.split()[0]} works in the app only (a script has no clipboard or message box); "
+                    "/retry asks again in a script"
+                )
             if isinstance(step.command, Load):
                 name = step.command.name.strip()
                 if name.removesuffix(".json") not in saved:

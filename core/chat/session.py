@@ -198,6 +198,58 @@ class ChatSession:
             f" the conversation goes on ({len(self.messages)} messages)"
         ]
 
+    def take_back(self) -> str:
+        """Remove the last turn (its message and reply) and return the message, to send again or edit.
+        Refused, with nothing changed, while a reply is written, with no turn yet, or when the summary has
+        already folded that turn in."""
+        self.refuse_if_busy("take back a turn")
+        if not self.turns:
+            raise UserInputError("there is no turn to take back yet")
+        last = self.turns[-1]
+        if last.refused is None:
+            msgs = self.messages
+            if len(msgs) < 2 or msgs[-2].role != "user" or msgs[-1].role != "assistant":
+                raise UserInputError("the last turn cannot be taken back (the transcript does not end with it)")
+            if self.summary.upto > len(msgs) - 2:
+                raise UserInputError("the last turn is already folded into the summary; it cannot be taken back")
+            del msgs[-2:]
+        self.turns.pop()
+        self._autosave(_say_nothing)
+        return last.user
+
+    def prompt_lines(self) -> list[str]:
+        """Exactly what the last turn sent (or what the next would send for an empty message): each message
+        with its role, its size in tokens when rendered alone, and its start."""
+        last = next((t for t in reversed(self.turns) if t.refused is None), None)
+        sent = last.sent if last else [dict(m) for m in self.plan("").messages]
+        total = last.prompt_tokens if last else self.plan("").prompt_tokens
+        head = f"{'last turn sent' if last else 'the next turn would send'} {len(sent)} messages, {total} tokens"
+        lines = [f"{head} ({self.format.name}):"]
+        for i, m in enumerate(sent):
+            tokens = len(self.format.encode_reply(m["content"]))
+            text = " ".join(m["content"].split())
+            lines.append(f"  {i}. {m['role']:<9} {tokens:>5} tok  {text[:70] + ('…' if len(text) > 70 else '')}")
+        return lines
+
+    def markdown(self) -> str:
+        """The conversation as Markdown: settings, then each turn (the model that wrote each reply)."""
+        s = self.settings
+        out = [f"# {self.conversation.name}", ""]
+        out.append(f"- model: {self.loaded.source.spec} ({self.format.name})")
+        out.append(f"- strategy: {s.strategy}, history {'on' if s.history else 'off'}, budget {self.budget} tokens")
+        if s.system_prompt:
+            out.append(f"- system prompt: {s.system_prompt}")
+        out.append("")
+        for t in self.turns:
+            out += ["## You", "", t.user, ""]
+            who = t.model or self.loaded.source.spec
+            if t.refused is not None:
+                out += [f"*(not sent: {t.refused})*", ""]
+                continue
+            note = " (stopped)" if t.stopped else ""
+            out += [f"## {who}{note}", "", t.reply, ""]
+        return "\n".join(out)
+
     def plan(self, text: str) -> ContextPlan:
         """What would be sent for ``text`` now (a dry run: `summarize` reports over_budget instead of folding)."""
         s = self.settings

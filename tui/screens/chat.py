@@ -56,6 +56,8 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+g", "load", "Load", show=False, priority=True),
         Binding("ctrl+t", "stats", "Stats", show=False, priority=True),
         Binding("ctrl+e", "model", "Model", priority=True),
+        Binding("ctrl+r", "retry", "Retry", show=False, priority=True),
+        Binding("ctrl+k", "copy", "Copy reply", show=False, priority=True),
         Binding("up", "recall(-1)", "Earlier input", show=False),
         Binding("down", "recall(1)", "Later input", show=False),
     ]
@@ -181,12 +183,21 @@ class ChatScreen(Screen[None]):
         except LlmTuiError as exc:
             self.note(str(exc), "chat-error")
             return
-        if outcome.changed and type(command).__name__ in ("Clear", "Load"):
+        if outcome.changed and type(command).__name__ in ("Clear", "Load", "Retry", "Edit"):
             self._redraw_transcript()
         for line in outcome.lines:
             self.note(line)
         if outcome.quit:
             self.app.switch_mode("setup")
+        if outcome.copy is not None:
+            self.app.copy_to_clipboard(outcome.copy)  # OSC 52: works over SSH, where the terminal supports it
+        if outcome.edit is not None:
+            box = self.query_one("#chat-input", Input)
+            box.value = outcome.edit
+            box.cursor_position = len(box.value)
+            box.focus()
+        if outcome.resend is not None:
+            self._send(outcome.resend)
         if outcome.switch_model is not None:
             info = self.session.loaded.info
             self._switch_to(
@@ -221,6 +232,12 @@ class ChatScreen(Screen[None]):
 
     def action_save(self) -> None:
         self._command("/save")
+
+    def action_retry(self) -> None:
+        self._command("/retry")
+
+    def action_copy(self) -> None:
+        self._command("/copy")
 
     def action_stats(self) -> None:
         self._command("/stats")
