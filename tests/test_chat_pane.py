@@ -182,3 +182,18 @@ async def test_retry_edit_and_copy_from_the_chat_pane(tiny_model, tmp_path, monk
         await _say(pilot, "/edit")
         box = chat.query_one("#chat-input", Input)
         assert box.value == "Hello" and chat.session.turns == [] and chat.session.messages == []
+
+
+async def test_help_and_messages_show_square_brackets_as_typed(tiny_model, tmp_path, monkeypatch):
+    """Issue 11, item 9: /help lost the [NAME] and [TEXT] of /strategy and /system (read as markup)."""
+    from textual.widgets import Static
+
+    monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
+    app = ChatProbe(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await _open_chat(pilot, tiny_model)
+        await _say(pilot, "/help")
+        await wait_until(pilot, lambda: chat.session is not None)
+        await pilot.pause()
+        shown = "\n".join(str(w.render()) for w in chat.query(".chat-note").results(Static))
+        assert "/strategy [NAME]" in shown and "/system [TEXT]" in shown and "/model [SPEC]" in shown

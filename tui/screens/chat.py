@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -109,7 +108,7 @@ class ChatScreen(Screen[None]):
     # -- rendering ---------------------------------------------------------------------------------
     def note(self, text: str, style: str = "chat-note") -> None:
         transcript = self.query_one("#transcript", VerticalScroll)
-        transcript.mount(Static(escape(text), classes=style))
+        transcript.mount(Static(text, markup=False, classes=style))
 
     def _status(self) -> None:
         s = self.session
@@ -358,7 +357,7 @@ class ChatScreen(Screen[None]):
         e = message.event
         transcript = self.query_one("#transcript", VerticalScroll)
         if isinstance(e, TurnStarted):
-            await transcript.mount(Static(escape(e.user), classes="chat-user"))
+            await transcript.mount(Static(e.user, markup=False, classes="chat-user"))
             self._reply = Markdown("", classes="chat-reply")
             self._reply_text = ""
             await transcript.mount(self._reply)
@@ -412,9 +411,9 @@ class ChatScreen(Screen[None]):
         widgets: list[Any] = []
         for m in self.session.messages:
             if m.role == "user":
-                widgets.append(Static(escape(m.content), classes="chat-user"))
+                widgets.append(Static(m.content, markup=False, classes="chat-user"))
             elif m.role == "assistant":
                 widgets.append(Markdown(keep_line_breaks(m.content), classes="chat-reply"))
         if self.session.summary.text:
-            widgets.insert(0, Static(escape(f"summary: {self.session.summary.text}"), classes="chat-summary"))
+            widgets.insert(0, Static(f"summary: {self.session.summary.text}", markup=False, classes="chat-summary"))
         transcript.mount_all(widgets or [Static(self._welcome(), classes="chat-note")])

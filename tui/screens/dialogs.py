@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -27,7 +26,7 @@ class ErrorDialog(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="error"):
             yield Label(self.title_text, id="dialog-title")
-            yield Static(escape(self.message), id="dialog-message")
+            yield Static(self.message, markup=False, id="dialog-message")
             yield Button("OK (enter)", variant="error", id="dialog-ok")
 
     def on_button_pressed(self) -> None:
@@ -47,7 +46,7 @@ class ConfirmDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
-            yield Static(escape(self.message), id="dialog-message")
+            yield Static(self.message, markup=False, id="dialog-message")
             yield Static("y / enter: yes    n / escape: no", classes="note")
 
     def action_answer(self, yes: bool) -> None:
