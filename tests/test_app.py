@@ -33,6 +33,20 @@ async def _pick_only(pilot, subject: str) -> None:
     assert setup.selected == {subject}
 
 
+async def test_the_setup_form_fits_100x30_without_scrolling(tmp_path):
+    """Issue 11, item 7: at 100x30 the form scrolled, hiding the "Model" heading and the queue."""
+    from textual.containers import VerticalScroll
+
+    app = ProbeApp(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        left = app.screen.query_one("#setup-left", VerticalScroll)
+        assert left.max_scroll_y == 0  # everything fits: nothing scrolled out of sight
+        for selector in ("#models", "#model-input", "#limit", "#output", "#queue"):
+            widget = app.screen.query_one(selector)
+            assert left.region.contains_region(widget.region), selector
+
+
 async def test_subject_search_keys_pick_and_tick_without_leaving_the_box(tmp_path):
     """Issue 11, item 8: in the search box Down moved the highlight but Enter did nothing."""
     app = ProbeApp(settings=settings(str(tmp_path)))

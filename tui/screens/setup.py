@@ -115,7 +115,9 @@ class SetupScreen(Screen[None]):
             with VerticalScroll(id="setup-left"):
                 yield Label("Model", classes="section")
                 yield OptionList(id="models")
-                yield Input(assets.DEFAULT_MODEL, placeholder="alias, org/name, folder or .gguf", id="model-input")
+                yield Input(
+                    assets.DEFAULT_MODEL, placeholder="alias, org/name, folder or .gguf", id="model-input", compact=True
+                )
                 yield Label("Device", classes="section")
                 yield RadioSet(RadioButton("cpu", value=True, name="cpu"), id="device")
                 yield Static("detecting devices...", id="device-note", classes="note")
@@ -125,12 +127,18 @@ class SetupScreen(Screen[None]):
                 yield RadioSet(*[RadioButton(q, value=q == "none", name=q) for q in QUANTS], id="quant")
                 yield Static("", id="quant-note", classes="note")
                 yield Label("Options", classes="section")
-                with Horizontal(id="numbers"):
-                    yield Input(placeholder="shots: task's", type="integer", id="shots")
-                    yield Input(placeholder="limit: all", type="integer", id="limit")
-                yield Checkbox("wrap prompts in the chat template", id="chat-template")
-                yield Input(placeholder="data: bundled (default), hub, or a .jsonl/.json/.parquet file", id="data")
-                yield Input(placeholder="output folder (default runs/<time>-<model>-<task>...)", id="output")
+                with Horizontal(id="numbers"):  # labelled, so that a typed value still says what it is
+                    yield Label("shots ", classes="field-label")
+                    yield Input(placeholder="task's", type="integer", id="shots", compact=True)
+                    yield Label(" limit ", classes="field-label")
+                    yield Input(placeholder="all", type="integer", id="limit", compact=True)
+                yield Checkbox("wrap prompts in the chat template", id="chat-template", compact=True)
+                with Horizontal(classes="field-row"):
+                    yield Label("data   ", classes="field-label")
+                    yield Input(placeholder="bundled, hub, or a .jsonl/.json/.parquet", id="data", compact=True)
+                with Horizontal(classes="field-row"):
+                    yield Label("output ", classes="field-label")
+                    yield Input(placeholder="runs/<time>-<model>-<task>", id="output", compact=True)
                 yield Static("", id="queue", classes="note")
             with Vertical(id="setup-right"):
                 yield Label("Tasks", id="tasks-label", classes="section")
