@@ -28,3 +28,10 @@ def test_model_names_are_cut_cleanly_and_counts_agree_in_number():
     assert model_name("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen2.5-0.5B-Instruct"
     assert model_name("qwen2.5-coder-1.5b-instruct", 24) == "qwen2.5-coder-1.5b-inst…"
     assert (plural(1, "run"), plural(2, "run"), plural(0, "run")) == ("1 run", "2 runs", "0 runs")
+
+
+def test_bar_labels_carry_their_values_and_percent_axes_have_round_ticks():
+    from tui.widgets.charts import PERCENT_TICKS, with_values
+
+    assert with_values(["smollm2 cpu bf16", "gemma"], [24.7, 100.0]) == ["smollm2 cpu bf16 24.7%", "gemma 100.0%"]
+    assert PERCENT_TICKS == [0, 25, 50, 75, 100]

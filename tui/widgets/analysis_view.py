@@ -13,7 +13,7 @@ from core.analysis import VERDICTS, ConfigComparison, TaskMatrix, describe_metri
 from core.analysis.mistakes import Analysis, OverlapTest
 
 from ..format import human_bytes, metric_short, percent, seconds
-from .charts import drawing
+from .charts import PERCENT_TICKS, drawing
 
 
 def p_text(p: float | None, floor: float | None = None) -> str:
@@ -168,4 +168,5 @@ def matrix_bars(plot: PlotextPlot, matrix: TaskMatrix) -> None:
         series = [[100 * (matrix.value(m, t) or 0) for t in matrix.tasks] for m in matrix.models]
         plt.multiple_bar(list(matrix.tasks), series, labels=list(matrix.models))
         plt.ylim(0, 100)
+        plt.yticks(PERCENT_TICKS)
         plt.title("each task's primary metric (%), per model")

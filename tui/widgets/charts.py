@@ -38,6 +38,14 @@ def short_subject(name: str, width: int = 14) -> str:
     return words[:width]
 
 
+PERCENT_TICKS = [0, 25, 50, 75, 100]  # round ticks: plotext's own fall on 16.7, 33.3, ...
+
+
+def with_values(labels: Sequence[str], values: Sequence[float]) -> list[str]:
+    """Bar labels that carry their value (plotext draws no value on a bar)."""
+    return [f"{label} {value:.1f}%" for label, value in zip(labels, values, strict=True)]
+
+
 def score_bars(plot: PlotextPlot, results: RunResults) -> None:
     """The primary metric per subset; a one-subset task shows each of its metrics instead."""
     metric = results.task.primary_metric
@@ -52,8 +60,9 @@ def score_bars(plot: PlotextPlot, results: RunResults) -> None:
             values = [100 * (results.metrics.get(m) or 0) for m in names]
             labels = names
             title = f"{results.task.title} (%), {run_label(results)}"
-        plt.bar(labels, values, orientation="horizontal", width=0.3)
+        plt.bar(with_values(labels, values), values, orientation="horizontal", width=0.3)
         plt.xlim(0, 100)
+        plt.xticks(PERCENT_TICKS)
         plt.title(title)
 
 
@@ -67,18 +76,17 @@ def grouped_subject_bars(plot: PlotextPlot, runs: Sequence[RunResults]) -> None:
         series = [[100 * (r.subsets[s].accuracy or 0) for s in subsets] for r in runs]
         plt.multiple_bar([short_subject(s, 10) for s in subsets], series, labels=[run_label(r) for r in runs])
         plt.ylim(0, 100)
+        plt.yticks(PERCENT_TICKS)
         plt.title(f"{runs[0].task.primary_metric} per {runs[0].task.subset_label} (%), {runs[0].task.name}")
 
 
 def overall_bars(plot: PlotextPlot, runs: Sequence[RunResults]) -> None:
     with drawing(plot) as plt:
-        plt.bar(
-            [run_label(r, task=len({x.task.name for x in runs}) > 1) for r in runs],
-            [100 * (r.accuracy.micro or 0) for r in runs],
-            orientation="horizontal",
-            width=0.3,
-        )
+        values = [100 * (r.accuracy.micro or 0) for r in runs]
+        labels = [run_label(r, task=len({x.task.name for x in runs}) > 1) for r in runs]
+        plt.bar(with_values(labels, values), values, orientation="horizontal", width=0.3)
         plt.xlim(0, 100)
+        plt.xticks(PERCENT_TICKS)
         plt.title("overall score (%, each task's primary metric, micro)")
 
 
