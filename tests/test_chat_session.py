@@ -281,3 +281,19 @@ class _Ids(list):
 class _CharTokenizer:
     def decode(self, ids, skip_special_tokens=True):
         return "".join(chr(i) for i in ids)
+
+
+def test_end_of_generation_tokens_include_the_special_ones_a_gguf_leaves_out():
+    """A converted Qwen2.5 instruct model's config names only <|im_end|>; its original config also ends on
+    <|endoftext|>, which the model writes after a GSM8K answer (and then goes on with a made-up "Human:" turn)."""
+    from types import SimpleNamespace
+
+    from core.chat.generation import eos_ids
+
+    ids = {"<|endoftext|>": 151643, "<|im_end|>": 151645, "</s>": 7}
+    tok = SimpleNamespace(
+        eos_token_id=151645, unk_token_id=None, all_special_tokens=["<|endoftext|>", "<|im_end|>"],
+        added_tokens_decoder={}, convert_tokens_to_ids=ids.__getitem__,
+    )  # fmt: skip
+    model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=151645))
+    assert eos_ids(model, tok) == [151643, 151645]  # "</s>" is plain text for this tokenizer: not an end

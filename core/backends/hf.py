@@ -319,6 +319,9 @@ class TransformersBackend:
         width = ids.shape[1]
         until = sorted({u for r in requests for u in r.until})
         max_new = max(r.max_new_tokens for r in requests)
+        from ..chat.generation import eos_ids
+
+        ends = eos_ids(self.model, self.tokenizer)
         dev = self.model.device
         out = self.model.generate(
             input_ids=ids.to(dev),
@@ -329,19 +332,20 @@ class TransformersBackend:
             top_p=None,
             top_k=None,
             pad_token_id=self.pad_id,
+            eos_token_id=ends or None,
             stop_strings=until or None,
             tokenizer=self.tokenizer,
             stopping_criteria=StoppingCriteriaList([_Cancel()]),
         )
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        eos = self.tokenizer.eos_token_id
+        end_set = set(ends)
         results = []
         for row, req in enumerate(requests):
             new = out[row, width:].tolist()[: req.max_new_tokens]
             count = len(new)
             for n, tok in enumerate(new):
-                if tok == eos or (tok == self.pad_id and all(t == self.pad_id for t in new[n:])):
+                if tok in end_set or (tok == self.pad_id and all(t == self.pad_id for t in new[n:])):
                     count = n
                     break
             text = self.tokenizer.decode(new[:count], skip_special_tokens=True)

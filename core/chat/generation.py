@@ -141,13 +141,32 @@ class StopWhen:
         return torch.full((input_ids.shape[0],), self.check(), dtype=torch.bool, device=input_ids.device)
 
 
+# Special tokens that end a generation whatever the configuration says (llama.cpp calls them EOG tokens). A
+# GGUF file names one end token; its model's original generation config may name several (Qwen2.5's instruct
+# models: <|im_end|> and <|endoftext|>), so a converted model would otherwise write on past <|endoftext|>.
+END_OF_GENERATION = (
+    "<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|end|>", "</s>",
+)  # fmt: skip
+
+
 def eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every token id that ends a generation: the model's and tokenizer's end tokens, and the special tokens of
+    END_OF_GENERATION that this tokenizer has."""
     found: list[int] = []
     configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     for x in [configured] if isinstance(configured, int) else list(configured or []):
         found.append(int(x))
     if tokenizer.eos_token_id is not None:
         found.append(int(tokenizer.eos_token_id))
+    special = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    special |= {
+        str(t) for t in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).values() if getattr(t, "special", False)
+    }
+    for text in END_OF_GENERATION:
+        if text in special:
+            token_id = tokenizer.convert_tokens_to_ids(text)
+            if isinstance(token_id, int) and token_id != getattr(tokenizer, "unk_token_id", None):
+                found.append(token_id)
     return sorted(set(found))
 
 
