@@ -197,3 +197,20 @@ async def test_help_and_messages_show_square_brackets_as_typed(tiny_model, tmp_p
         await pilot.pause()
         shown = "\n".join(str(w.render()) for w in chat.query(".chat-note").results(Static))
         assert "/strategy [NAME]" in shown and "/system [TEXT]" in shown and "/model [SPEC]" in shown
+
+
+async def test_chatting_during_an_evaluation_says_it_skews_the_runs_timing(tiny_model, tmp_path, monkeypatch):
+    from textual.widgets import Static
+
+    monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
+    app = ChatProbe(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await _open_chat(pilot, tiny_model)
+        await _say(pilot, "/set max_new_tokens=2")
+        await wait_until(pilot, lambda: chat.session is not None)
+        app.get_screen("live")._set_running(True)  # as while a run is in progress
+        await _say(pilot, "Hello")
+        await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 1)
+        notes = " ".join(str(w.render()) for w in chat.query(".chat-error").results(Static))
+        assert "an evaluation is running" in notes
+        app.get_screen("live")._set_running(False)

@@ -272,9 +272,24 @@ class ChatScreen(Screen[None]):
         if self.session is None:
             self._load_then(text)
             return
+        self._warn_if_evaluating()
         self.stop_event = threading.Event()
         self.generating = True
         self.chat_turn(self.session, text, self.stop_event)
+
+    def _warn_if_evaluating(self) -> None:
+        """A reply written while an evaluation runs shares the CPU or GPU with it: say so (its timing is skewed)."""
+        from .live import LiveScreen
+
+        live = self.app.get_screen("live")
+        if isinstance(live, LiveScreen) and live.running:
+            self.note(
+                "an evaluation is running: this reply shares the device with it, so both are slower and the "
+                "run's timing includes this chat",
+                "chat-error",
+            )
+            if live.is_mounted:
+                live.log_line("[yellow]a chat reply was generated during this run: its timing includes it[/]")
 
     def _load_then(self, text: str | None, command: Any = None, show_help: bool = False) -> None:
         choice = self._model_choice()
