@@ -296,6 +296,13 @@ async def test_results_sort_mark_compare_and_question_filter():
         assert shown.record is wrong_ones[0]
         await pilot.press("escape")
         assert app.screen is detail
+        # "/" finds: every word typed must appear in the document, its subset or its answer
+        subset = wrong_ones[0].subset
+        await pilot.press("slash", *subset)
+        expected = [r for r in wrong_ones if subset in r.subset or subset in r.question.lower()]
+        assert questions.row_count == len(expected) < wrong
+        await pilot.press("enter", "enter")  # to the table, then open the first match
+        assert isinstance(app.screen, QuestionDetail) and app.screen.record is expected[0]
 
 
 async def test_setup_offers_only_what_can_run_here(tmp_path):

@@ -11,7 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from core.errors import LlmTuiError
@@ -77,6 +77,7 @@ class RunDetailScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("w", "toggle_wrong", "Wrong only"),
+        Binding("slash", "find", "Find"),
         Binding("enter", "detail", "Document detail", show=False),
     ]
 
@@ -87,6 +88,7 @@ class RunDetailScreen(Screen[None]):
         self.records: list[DocRecord] = []
         self.by_key: dict[RecordKey, DocRecord] = {}
         self.wrong_only = False
+        self.needle = ""
         self.generate = results.task.kind == "generate_until"
 
     def compose(self) -> ComposeResult:
@@ -97,6 +99,8 @@ class RunDetailScreen(Screen[None]):
             with TabPane("Timing", id="tab-timing"):
                 yield Static(timing_table(self.results), id="timing-table")
             with TabPane("Documents", id="tab-questions"):
+                yield Input(placeholder="/ find: words in the document, its subset or answer (enter: to the table)",
+                            id="doc-filter", compact=True)  # fmt: skip
                 yield DataTable(id="questions", cursor_type="row", zebra_stripes=True)
         yield Footer(show_command_palette=False)
 
@@ -121,9 +125,7 @@ class RunDetailScreen(Screen[None]):
     def _fill_questions(self) -> None:
         table = self.query_one("#questions", DataTable)
         table.clear()
-        for r in self.records:
-            if self.wrong_only and r.correct:
-                continue
+        for r in self.shown_records():
             table.add_row(
                 "[green]ok[/]" if r.correct else "[red]x[/]",
                 cut(pretty(r.subset), 20),
@@ -146,7 +148,28 @@ class RunDetailScreen(Screen[None]):
             self.query_one("#questions", DataTable).focus()
 
     def shown_records(self) -> list[DocRecord]:
-        return [r for r in self.records if not (self.wrong_only and r.correct)]
+        """The rows the table shows: wrong only (w) and matching every word typed in the find box (/)."""
+        words = self.needle.lower().split()
+
+        def matches(r: DocRecord) -> bool:
+            text = f"{r.question} {r.subset} {pretty(r.subset)} {r.answer} {r.pick or ''}".lower()
+            return all(w in text for w in words)
+
+        return [r for r in self.records if not (self.wrong_only and r.correct) and matches(r)]
+
+    def action_find(self) -> None:
+        tabs = self.query_one("#detail-tabs", TabbedContent)
+        tabs.active = "tab-questions"
+        self.query_one("#doc-filter", Input).focus()
+
+    @on(Input.Changed, "#doc-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.needle = event.value
+        self._fill_questions()
+
+    @on(Input.Submitted, "#doc-filter")
+    def _filter_done(self) -> None:
+        self.query_one("#questions", DataTable).focus()
 
     @on(DataTable.RowSelected, "#questions")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
