@@ -73,12 +73,20 @@ def ensure_writable_dir(path: str | os.PathLike[str], what: str) -> Path:
         if folder.exists() and not folder.is_dir():
             raise UserInputError(f"{folder} is a file, not a folder; choose another {what}")
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".llm-tui-write-test-{os.getpid()}"
+    except OSError as exc:
+        raise fs_error(exc, folder, what) from None
+    _probe(folder, folder, what)
+    return folder
+
+
+def _probe(folder: Path, named: Path, what: str) -> None:
+    """Write and remove an empty file in ``folder``; a failure is a one-line error naming ``named``."""
+    probe = folder / f".llm-tui-write-test-{os.getpid()}"
+    try:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise fs_error(exc, folder, what) from None
-    return folder
+        raise fs_error(exc, named, what) from None
 
 
 def check_writable_dir(path: str | os.PathLike[str], what: str) -> Path:
@@ -90,12 +98,7 @@ def check_writable_dir(path: str | os.PathLike[str], what: str) -> Path:
         existing = existing.parent
     if not existing.is_dir():
         raise UserInputError(f"{existing} is a file, not a folder; choose another {what}")
-    probe = existing / f".llm-tui-write-test-{os.getpid()}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise fs_error(exc, folder, what) from None
+    _probe(existing, folder, what)
     return folder
 
 
