@@ -259,6 +259,26 @@ def delete_run(run_dir: str | Path) -> None:
         path.rmdir()  # only when empty: what a user put beside the run stays
 
 
+def rename_run(run_dir: str | Path, new_name: str) -> Path:
+    """Give a run folder another name in the same parent folder. Refused (UserInputError, nothing changed) for a
+    name that is not a plain folder name or is taken, a folder that is not an llm-tui run, or one in use."""
+    path = Path(run_dir)
+    name = new_name.strip()
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise UserInputError(f"'{new_name}' is not a folder name; use letters, digits, '-', '_' or '.'")
+    target = path.parent / name
+    if target.exists():
+        raise UserInputError(f"{target} already exists; pick another name")
+    read_results(path)  # an llm-tui run, or a one-line refusal
+    with exclusive(path / LOCK_NAME, f"run {path}"):
+        pass  # in use by a running llm-tui: refused above, naming it
+    try:
+        path.rename(target)
+    except OSError as exc:
+        raise fs_error(exc, path, "run folder") from None
+    return target
+
+
 def expand_run_dirs(paths: list[str | Path]) -> list[Path]:
     """Run folders from what a user names: a run folder itself, or a folder holding runs (a multi-run
     ``--output``, ``runs/``), expanded to the runs under it, up to three levels deep, in name order. A folder

@@ -86,6 +86,27 @@ async def test_a_run_is_deleted_from_the_results_screen_after_confirming(tmp_pat
         assert not Path(first).exists() and first not in [r["dir"] for r in results.rows]
 
 
+async def test_a_run_is_renamed_from_the_results_screen(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(Path(__file__).parent / "data" / "runs", tmp_path / "runs")
+    app = ProbeApp(settings=settings("runs"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        results = app.screen
+        first = Path(results.rows[0]["dir"])
+        await pilot.press("r")
+        box = app.screen.query_one("#dialog-input", Input)
+        assert box.value == first.name
+        box.value = ""
+        await pilot.press(*"smollm2-4bit", "enter")
+        await wait_until(pilot, lambda: any(r["dir"].endswith("smollm2-4bit") for r in results.rows))
+        assert not first.exists() and (first.parent / "smollm2-4bit" / "results.json").exists()
+        await pilot.press("r")
+        app.screen.query_one("#dialog-input", Input).value = "run-b"  # taken: refused, nothing changes
+        await pilot.press("enter")
+        assert (first.parent / "run-b").exists() and len(results.rows) == 3
+
+
 async def test_the_command_palette_offers_the_apps_own_commands(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     shutil.copytree(Path(__file__).parent / "data" / "runs", tmp_path / "runs")

@@ -149,3 +149,21 @@ def test_deleting_a_run_removes_its_files_only_and_not_one_in_use(tmp_path):
     other = _started(tmp_path / "second")
     delete_run(other.path)
     assert not other.path.exists()
+
+
+def test_renaming_a_run_moves_the_folder_and_refuses_bad_names(tmp_path):
+    from core.runs import rename_run
+
+    store = _started(tmp_path)
+    (tmp_path / "taken").mkdir()
+    for bad, message in (("a/b", "not a folder name"), ("", "not a folder name"), ("taken", "already exists")):
+        with pytest.raises(UserInputError, match=message):
+            rename_run(store.path, bad)
+    holder = RunStore(store.path)
+    holder.open(IDENTITY)
+    with pytest.raises(UserInputError, match="in use by"):
+        rename_run(store.path, "smollm2-astronomy")
+    holder.close()
+    new = rename_run(store.path, "smollm2-astronomy")
+    assert new == tmp_path / "smollm2-astronomy" and not store.path.exists()
+    assert len(RunStore(new).open(IDENTITY).records) == 2  # still the same run, resumable

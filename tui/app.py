@@ -87,6 +87,9 @@ class LlmTuiApp(App[None]):
             yield SystemCommand("Compare marked runs", "two or more runs marked with space (c)", screen.action_compare)
             yield SystemCommand("Resume run", "continue the highlighted run (u)", screen.action_resume)
             yield SystemCommand("Delete run", "the highlighted run, after a yes/no question (d)", screen.action_delete)
+            yield SystemCommand(
+                "Rename run", "give the highlighted run's folder another name (r)", screen.action_rename
+            )
         if isinstance(screen, ChatScreen):
             yield SystemCommand(
                 "Switch model", "continue the conversation with another model (ctrl+e)", screen.action_model

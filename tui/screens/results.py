@@ -65,6 +65,7 @@ class ResultsScreen(Screen[None]):
         Binding("s", "sort", "Sort by column"),
         Binding("u", "resume", "Resume run"),
         Binding("d,delete", "delete", "Delete run"),
+        Binding("r", "rename", "Rename run", show=False),
         Binding("ctrl+l", "reload", "Reload"),
     ]
 
@@ -215,6 +216,35 @@ class ResultsScreen(Screen[None]):
                 "Its results.json and questions.jsonl are removed (other files in the folder stay).",
             ),
             answered,
+        )
+
+    def action_rename(self) -> None:
+        from pathlib import Path
+
+        from .dialogs import TextDialog
+
+        row = self._current()
+        if row is None:
+            return
+        old = Path(row["dir"])
+
+        def answered(name: str | None) -> None:
+            from core.errors import LlmTuiError
+            from core.runs import rename_run
+
+            if name is None or name.strip() == old.name:
+                return
+            try:
+                new = rename_run(old, name)
+            except LlmTuiError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.marked.discard(str(old))
+            self.notify(f"renamed to {new}")
+            self.reload()
+
+        self.app.push_screen(
+            TextDialog("Rename this run", f"{old}\nnew folder name (in {old.parent}/):", old.name), answered
         )
 
     def action_resume(self) -> None:
