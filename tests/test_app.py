@@ -116,7 +116,14 @@ async def test_the_command_palette_offers_the_apps_own_commands(tmp_path, monkey
         assert {"Start run", "Queue model", "Go to Results", "Go to Chat"} <= set(titles)
         assert titles.index("Start run") < titles.index("Quit")  # ours first, Textual's after
         await pilot.press("ctrl+p", *"Go to Results")
-        await pilot.pause(0.3)
+
+        def offered() -> bool:  # the palette lists its matches as they are found
+            from textual.widgets import OptionList
+
+            lists = list(app.screen.query(OptionList))
+            return bool(lists) and lists[0].option_count > 0 and lists[0].highlighted is not None
+
+        await wait_until(pilot, offered)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, ResultsScreen))
         titles = [c.title for c in app.get_system_commands(app.screen)]
