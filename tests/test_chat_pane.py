@@ -30,6 +30,14 @@ async def _open_chat(pilot, tiny_model) -> ChatScreen:
     return chat
 
 
+async def _loaded_chat(pilot, tiny_model, max_new_tokens: int) -> ChatScreen:
+    """The chat pane over ``tiny_model``, its session loaded, replies capped at ``max_new_tokens``."""
+    chat = await _open_chat(pilot, tiny_model)
+    await _say(pilot, f"/set max_new_tokens={max_new_tokens}")
+    await wait_until(pilot, lambda: chat.session is not None)
+    return chat
+
+
 async def _say(pilot, text: str) -> None:
     box = pilot.app.screen.query_one("#chat-input", Input)
     box.focus()
@@ -79,9 +87,7 @@ async def test_history_toggle_and_strategy_switch_change_what_is_sent(tiny_model
     monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
     app = ChatProbe(settings=settings(str(tmp_path)))
     async with app.run_test(size=(100, 30)) as pilot:
-        chat = await _open_chat(pilot, tiny_model)
-        await _say(pilot, "/set max_new_tokens=4")
-        await wait_until(pilot, lambda: chat.session is not None)
+        chat = await _loaded_chat(pilot, tiny_model, 4)
         for text in ("My name is Alice.", "I like tea."):
             await _say(pilot, text)
             await wait_until(pilot, lambda: not chat.generating and "TurnFinished" in _kinds(app))
@@ -134,9 +140,7 @@ async def test_model_switches_with_slash_model_and_with_the_setup_screen(
     monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
     app = ChatProbe(settings=settings(str(tmp_path)))
     async with app.run_test(size=(80, 24)) as pilot:
-        chat = await _open_chat(pilot, tiny_model)
-        await _say(pilot, "/set max_new_tokens=3")
-        await wait_until(pilot, lambda: chat.session is not None)
+        chat = await _loaded_chat(pilot, tiny_model, 3)
         await _say(pilot, "Hello")
         await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 1)
         status = lambda: str(chat.query_one("#chat-status", Static).render())  # noqa: E731
@@ -166,9 +170,7 @@ async def test_retry_edit_and_copy_from_the_chat_pane(tiny_model, tmp_path, monk
     monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
     app = ChatProbe(settings=settings(str(tmp_path)))
     async with app.run_test(size=(80, 24)) as pilot:
-        chat = await _open_chat(pilot, tiny_model)
-        await _say(pilot, "/set max_new_tokens=3")
-        await wait_until(pilot, lambda: chat.session is not None)
+        chat = await _loaded_chat(pilot, tiny_model, 3)
         await _say(pilot, "Hello")
         await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 1)
         await pilot.press("ctrl+k")  # copy the reply (OSC 52 in a real terminal)
@@ -205,9 +207,7 @@ async def test_chatting_during_an_evaluation_says_it_skews_the_runs_timing(tiny_
     monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
     app = ChatProbe(settings=settings(str(tmp_path)))
     async with app.run_test(size=(80, 24)) as pilot:
-        chat = await _open_chat(pilot, tiny_model)
-        await _say(pilot, "/set max_new_tokens=2")
-        await wait_until(pilot, lambda: chat.session is not None)
+        chat = await _loaded_chat(pilot, tiny_model, 2)
         app.get_screen("live")._set_running(True)  # as while a run is in progress
         await _say(pilot, "Hello")
         await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 1)
