@@ -27,6 +27,7 @@ from .errors import EvaluationError, LlmTuiError, UserInputError, one_line
 from .events import (
     BatchScored,
     BatchSizeReduced,
+    BatchStarted,
     DocScored,
     Event,
     ModelLoaded,
@@ -321,6 +322,7 @@ class _Evaluation:
             if not todo:
                 start += len(chunk)
                 continue
+            self.emit(BatchStarted(subset, overall[0] + 1, overall[0] + len(todo), self.plan.total))
             meter.start()
             t0 = time.perf_counter()
             try:

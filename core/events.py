@@ -85,6 +85,16 @@ class DocScored(Event):
 
 
 @dataclass(frozen=True)
+class BatchStarted(Event):
+    """A batch goes to the model: documents ``first``..``last`` of the run (1-based, in journal order)."""
+
+    subset: str
+    first: int
+    last: int
+    overall_total: int
+
+
+@dataclass(frozen=True)
 class BatchScored(Event):
     subset: str
     size: int

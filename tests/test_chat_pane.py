@@ -214,3 +214,19 @@ async def test_chatting_during_an_evaluation_says_it_skews_the_runs_timing(tiny_
         notes = " ".join(str(w.render()) for w in chat.query(".chat-error").results(Static))
         assert "an evaluation is running" in notes
         app.get_screen("live")._set_running(False)
+
+
+async def test_a_reply_ends_on_its_last_line(tiny_model, tmp_path, monkeypatch):
+    """No empty bordered row under each reply (Markdown's last block kept its bottom margin)."""
+    monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))
+    app = ChatProbe(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await _loaded_chat(pilot, tiny_model, 4)
+        await _say(pilot, "Hello")
+        await wait_until(pilot, lambda: chat.session.turns and not chat.generating)
+        await pilot.pause()
+        reply = chat.query(".chat-reply").last()
+        assert isinstance(reply, Markdown) and reply.children
+        assert reply.children[-1].region.bottom == reply.content_region.bottom, reply.children[-1].styles.margin
+        user = chat.query(".chat-user").last()
+        assert chat.query_one("#transcript").region.contains_region(user.region)  # the user's line stays shown

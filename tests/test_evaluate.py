@@ -12,6 +12,7 @@ from core.errors import UserInputError
 from core.evaluate import evaluate, iter_evaluation
 from core.events import (
     BatchSizeReduced,
+    BatchStarted,
     DocScored,
     ModelLoaded,
     RunCancelled,
@@ -53,6 +54,14 @@ def test_full_mmlu_run_events_records_and_results(tiny_model, mmlu_file, tmp_pat
     assert kinds[0] == "RunStarted" and kinds[-1] == "RunFinished"
     assert kinds.index("ModelLoaded") < kinds.index("DocScored")
     assert sum(isinstance(e, DocScored) for e in events) == 28
+    # each batch is announced before it is scored, naming exactly the documents it will journal
+    starts = [i for i, e in enumerate(events) if isinstance(e, BatchStarted)]
+    assert starts and starts[0] < kinds.index("DocScored")
+    for i in starts:
+        scored = [e.overall_done for e in events[i + 1 :] if isinstance(e, DocScored)][
+            : events[i].last - events[i].first + 1
+        ]
+        assert scored == list(range(events[i].first, events[i].last + 1)) and events[i].overall_total == 28
     assert [e.subset for e in events if isinstance(e, SubsetFinished)] == ["astronomy", "anatomy", "virology"]
     recs = _records(tmp_path / "run")
     assert len({r.key for r in recs}) == len(recs) == 28

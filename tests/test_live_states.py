@@ -9,7 +9,7 @@ from app_helpers import wait_until
 from test_snapshots import FEEDS, _app
 from textual.widgets import ProgressBar
 
-from core.events import BatchScored, DocScored, RunFinished, RunStarted, SubsetStarted
+from core.events import BatchScored, BatchStarted, DocScored, RunFinished, RunStarted, SubsetStarted
 from core.schema import RunResults, Timing
 from core.tasks import get_task
 from tui.messages import EngineEvent
@@ -24,6 +24,7 @@ def _first_run_events() -> list:
     events: list = [
         RunStarted("runs/one", "smollm2-135m-instruct", info, tuple(plan), total, 0, False),
         SubsetStarted(plan[0].subset, plan[0].total, 0),
+        BatchStarted(plan[0].subset, 1, 8, total),
     ]
     for i in range(8):
         events.append(DocScored(make(i, True), i + 1, plan[0].total, i + 1, i + 1, total, i + 1))
@@ -60,6 +61,8 @@ async def test_the_next_runs_model_loads_on_a_clean_screen_and_a_finished_run_ha
         for e in _first_run_events():
             live.post_message(EngineEvent(e))
         await wait_until(pilot, lambda: "number 7 from the Sun" in _text(live.query_one("#question", DocumentPanel)))
+        # between batches the screen says which documents the model is on (the bars move a batch at a time)
+        assert _text(live.query_one("#in-flight")) == "scoring documents 1-8 of 252"
         assert app.terminal_title == "llm-tui: 3% mmlu smollm2-135m-instruct"  # 8 of 252, seen from tmux
         assert "ETA" in _text(live.query_one("#timing", TimingPanel))
         # the second queued run starts: its model is loading, nothing has been scored yet
@@ -81,6 +84,7 @@ async def test_the_next_runs_model_loads_on_a_clean_screen_and_a_finished_run_ha
         eta_row = next(line for line in _text(live.query_one("#timing", TimingPanel)).splitlines() if "ETA" in line)
         assert eta_row.split()[-1] == "-"
         assert "cancel_run" not in _offered(app)
+        assert _text(live.query_one("#in-flight")) == ""
 
 
 async def test_below_80x24_a_too_small_view_replaces_the_screens_and_goes_when_it_fits():

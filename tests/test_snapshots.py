@@ -197,3 +197,30 @@ def test_compare_matrix_of_two_tasks(snap_compare, tmp_path):
         await wait_until(pilot, lambda: screen.matrix is not None and screen.analysis is not None)
 
     assert snap_compare(_app(str(runs)), terminal_size=(100, 30), run_before=compare)
+
+
+def test_results_screen_80x24(snap_compare):
+    assert snap_compare(_app(), press=["f4"], terminal_size=(80, 24))
+
+
+def test_compare_heatmap_80x24(snap_compare):
+    assert snap_compare(_app(), press=["f4", "space", "down", "space", "c", "right", "right"], terminal_size=(80, 24))
+
+
+def test_compare_mistakes_80x24(snap_compare):
+    async def mistakes(pilot) -> None:
+        await pilot.press("f4", "space", "down", "space", "c")
+        screen = pilot.app.screen
+        await wait_until(pilot, lambda: screen.analysis is not None)
+        await pilot.press(*["right"] * 5)
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=mistakes)
+
+
+def test_chat_screen_before_loading_80x24(snap_compare):
+    async def chat(pilot) -> None:
+        await pilot.press("f5")
+        await _no_blink(pilot)
+
+    assert snap_compare(_app(), terminal_size=(80, 24), run_before=chat)

@@ -66,6 +66,11 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+def in_flight_words(first: int, last: int) -> str:
+    """The documents a batch is scoring: "document 17" or "documents 17-32"."""
+    return f"document {first}" if first == last else f"documents {first}-{last}"
+
+
 def model_name(spec: str, width: int | None = None) -> str:
     """A model as tables show it: a path's file name without ``.gguf``, a hub id's name, an alias as it is;
     cut to ``width`` with an ellipsis (never leaving a dangling dot or dash before it)."""

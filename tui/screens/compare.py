@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.markup import escape
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,17 +24,18 @@ from core.tasks import TASK_NAMES
 from ..format import human_bytes, metric_short, percent, rate, seconds
 from ..widgets.analysis_view import heat
 from ..widgets.charts import drawing, grouped_subject_bars, memory_bars, overall_bars, run_label, timing_bars
+from ..widgets.legend_plot import LegendPlot
 
 PER_TASK = ("#overlap-summary", "#pairs", "#configs")
 
 
-def heatmap_table(runs: list[RunResults]) -> Table:
-    """Runs of one task: the primary metric per subset x run."""
+def heatmap_table(runs: list[RunResults]) -> Group:
+    """Runs of one task: the primary metric per subset x run, then which run each number is (on the full width,
+    not wrapped at the table's)."""
     task = runs[0].task
     table = Table(
         title=f"{task.primary_metric}, {task.subset_label} x run ({task.name})",
         title_justify="left",
-        caption_justify="left",
     )
     table.add_column(task.subset_label)
     for i in range(len(runs)):
@@ -41,8 +44,8 @@ def heatmap_table(runs: list[RunResults]) -> Table:
     for s in subsets:
         sub = [r.subsets.get(s) for r in runs]
         table.add_row(s.replace("_", " ")[:28], *[heat(x.accuracy if x else None) for x in sub])
-    table.caption = "\n".join(f"{i + 1}: {run_label(r)}" for i, r in enumerate(runs))
-    return table
+    key = Text("\n".join(f"{i + 1}: {run_label(r)}" for i, r in enumerate(runs)), style="dim")
+    return Group(table, key)
 
 
 def timing_compare_table(runs: list[RunResults]) -> Table:
@@ -121,25 +124,25 @@ class CompareScreen(Screen[None]):
         with TabbedContent(id="compare-tabs"):
             with TabPane("Tasks", id="tab-matrix"):
                 yield Static("loading the runs...", id="matrix")
-                yield PlotextPlot(id="matrix-plot")
+                yield LegendPlot(id="matrix-plot")
             with TabPane("Per subset", id="tab-subjects"):
-                yield PlotextPlot(id="subjects-plot")
+                yield LegendPlot(id="subjects-plot")
             with TabPane("Heatmap", id="tab-heatmap"):
                 yield Static("", id="heatmap")
             with TabPane("Overall", id="tab-overall"):
                 yield PlotextPlot(id="overall-plot")
             with TabPane("Timing", id="tab-timing"):
                 yield Static(timing_compare_table(self.runs), id="timing-compare")
-                yield PlotextPlot(id="timing-plot")
-                yield PlotextPlot(id="memory-plot")
+                yield LegendPlot(id="timing-plot")
+                yield LegendPlot(id="memory-plot")
             with TabPane("Mistakes", id="tab-mistakes"):
                 yield Static("analysing...", id="overlap-summary")
-                yield PlotextPlot(id="overlap-plot")
-                yield PlotextPlot(id="overlap-letter-plot")
+                yield LegendPlot(id="overlap-plot")
+                yield LegendPlot(id="overlap-letter-plot")
             with TabPane("Pairs", id="tab-pairs"):
                 yield Static("analysing...", id="pairs")
             with TabPane("Letters", id="tab-letters"):
-                yield PlotextPlot(id="letters-plot")
+                yield LegendPlot(id="letters-plot")
             with TabPane("Configs", id="tab-configs"):
                 yield Static("analysing...", id="configs")
         yield Footer(show_command_palette=False)

@@ -18,6 +18,7 @@ from core.events import (
     AssetProgress,
     BatchScored,
     BatchSizeReduced,
+    BatchStarted,
     DocScored,
     ModelLoaded,
     ModelLoading,
@@ -31,7 +32,7 @@ from core.events import (
 from core.mmlu.subjects import pretty
 from core.schema import TaskInfo, Timing
 
-from ..format import cut, human_bytes, metric_short, model_name, percent, plural, seconds
+from ..format import cut, human_bytes, in_flight_words, metric_short, model_name, percent, plural, seconds
 from ..messages import EngineEvent
 from ..widgets.panels import DocumentPanel, TimingPanel, pick_index
 
@@ -74,6 +75,7 @@ class LiveScreen(Screen[None]):
             with Horizontal(classes="bar-row"):
                 yield Label("overall ", classes="bar-label")
                 yield ProgressBar(total=1, id="overall-bar", show_eta=False)
+                yield Label("", id="in-flight", classes="bar-note")
             with Horizontal(classes="bar-row"):
                 yield Label("subset ", id="subject-label", classes="bar-label")
                 yield ProgressBar(total=1, id="subject-bar", show_eta=False)
@@ -140,6 +142,8 @@ class LiveScreen(Screen[None]):
 
     def _set_running(self, running: bool) -> None:
         self.running = running
+        if not running:
+            self._in_flight()
         self.refresh_bindings()
 
     def action_cancel_run(self) -> None:
@@ -223,6 +227,7 @@ class LiveScreen(Screen[None]):
         self.query_one("#subject-bar", ProgressBar).update(total=None, progress=0)
         self.query_one("#question", DocumentPanel).clear("[dim]the first documents appear after the first batch[/]")
         self.pending.clear()
+        self._in_flight()
         self._show_timing()
         table = self.query_one("#subject-table", DataTable)
         table.clear(columns=True)
@@ -239,6 +244,14 @@ class LiveScreen(Screen[None]):
     def _on_SubsetStarted(self, e: SubsetStarted) -> None:
         self.query_one("#subject-label", Label).update(f"{cut(pretty(e.subset), 18)} ")
         self.query_one("#subject-bar", ProgressBar).update(total=e.total, progress=e.done)
+
+    def _on_BatchStarted(self, e: BatchStarted) -> None:
+        # Which documents the model is on now: a batch is scored together, so the bars move a batch at a time
+        self._in_flight(f"scoring {in_flight_words(e.first, e.last)} of {e.overall_total}")
+
+    def _in_flight(self, text: str = "") -> None:
+        for label in self.query("#in-flight").results(Label):  # none before the screen is first shown
+            label.update(text)
 
     def _on_DocScored(self, e: DocScored) -> None:
         # A batch's documents arrive together; they are drawn once, when the batch's BatchScored follows.
@@ -285,6 +298,7 @@ class LiveScreen(Screen[None]):
 
     def _on_SubsetFinished(self, e: SubsetFinished) -> None:
         self._flush()
+        self._in_flight()
         t = e.result.timing
         for key in ("wall_s", "cpu_s", "prompt_tokens", "generated_tokens"):
             self.finished_timing[key] += getattr(t, key) or 0
@@ -300,6 +314,7 @@ class LiveScreen(Screen[None]):
 
     def _on_RunFinished(self, e: RunFinished) -> None:
         self._flush()
+        self._in_flight()
         acc = e.results.accuracy
         metric = e.results.task.primary_metric
         macro = f" (macro {percent(acc.macro)})" if len(e.results.subsets) > 1 else ""
@@ -313,6 +328,7 @@ class LiveScreen(Screen[None]):
 
     def _on_RunCancelled(self, e: RunCancelled) -> None:
         self._flush()
+        self._in_flight()
         self.log_line(f"[yellow]cancelled after {e.done}/{e.total}; resume it from the results screen (f4, u)[/]")
         self._title(f"cancelled: {escape(e.run_dir)} ({e.done}/{e.total}, resumable)")
         self._terminal_title(f"cancelled at {e.done}/{e.total}")

@@ -132,7 +132,7 @@ class SetupScreen(Screen[None]):
                     yield Input(placeholder="task's", type="integer", id="shots", compact=True)
                     yield Label(" limit ", classes="field-label")
                     yield Input(placeholder="all", type="integer", id="limit", compact=True)
-                yield Checkbox("wrap prompts in the chat template", id="chat-template", compact=True)
+                yield Checkbox("use the chat template", id="chat-template", compact=True)
                 with Horizontal(classes="field-row"):
                     yield Label("data   ", classes="field-label")
                     yield Input(placeholder="bundled, hub, or a .jsonl/.json/.parquet", id="data", compact=True)

@@ -14,6 +14,7 @@ from core.analysis.mistakes import Analysis, OverlapTest
 
 from ..format import human_bytes, metric_short, percent, seconds
 from .charts import PERCENT_TICKS, drawing
+from .legend_plot import grouped_bars
 
 
 def p_text(p: float | None, floor: float | None = None) -> str:
@@ -27,11 +28,8 @@ def p_text(p: float | None, floor: float | None = None) -> str:
 def overlap_chart(plot: PlotextPlot, test: OverlapTest, title: str) -> None:
     with drawing(plot) as plt:
         ks = [str(k) for k in range(len(test.observed))]
-        plt.multiple_bar(
-            ks,
-            [list(test.observed), [round(x, 1) for x in test.expected]],
-            labels=["observed", "expected if independent"],
-        )
+        expected = [round(x, 1) for x in test.expected]
+        grouped_bars(plot, plt, ks, [list(test.observed), expected], ["observed", "expected if independent"])
         plt.title(title)
         plt.xlabel("number of runs that got the question wrong")
 
@@ -88,7 +86,7 @@ def letters_chart(plot: PlotextPlot, analysis: Analysis) -> None:
         series = [[100 * lb.predicted.get(L, 0) / lb.questions for L in letters] for lb in analysis.letters]
         truth = analysis.letters[0]
         series.append([100 * truth.truth.get(L, 0) / truth.questions for L in letters])
-        plt.multiple_bar(letters, series, labels=[lb.label for lb in analysis.letters] + ["right answers"])
+        grouped_bars(plot, plt, letters, series, [lb.label for lb in analysis.letters] + ["right answers"])
         plt.title("how often each run answers each letter (%)")
 
 
@@ -166,7 +164,7 @@ def matrix_bars(plot: PlotextPlot, matrix: TaskMatrix) -> None:
     """Grouped bars: one group per task, one bar per model (a missing run draws as 0)."""
     with drawing(plot) as plt:
         series = [[100 * (matrix.value(m, t) or 0) for t in matrix.tasks] for m in matrix.models]
-        plt.multiple_bar(list(matrix.tasks), series, labels=list(matrix.models))
+        grouped_bars(plot, plt, list(matrix.tasks), series, list(matrix.models))
         plt.ylim(0, 100)
         plt.yticks(PERCENT_TICKS)
         plt.title("each task's primary metric (%), per model")

@@ -11,12 +11,15 @@ from textual_plotext import PlotextPlot
 from core.schema import RunResults
 
 from ..format import model_name
+from .legend_plot import LegendPlot, grouped_bars
 
 
 @contextmanager
 def drawing(plot: PlotextPlot) -> Iterator[Any]:
     """Clear the widget's own plotext figure, let the caller draw, then refresh the widget."""
     plt = plot.plt
+    if isinstance(plot, LegendPlot):
+        plot.series = []
     plt.clear_data()
     plt.clear_figure()
     yield plt
@@ -74,7 +77,7 @@ def grouped_subject_bars(plot: PlotextPlot, runs: Sequence[RunResults]) -> None:
             plt.title(f"the runs of {runs[0].task.name} share no {runs[0].task.subset_label}")
             return
         series = [[100 * (r.subsets[s].accuracy or 0) for s in subsets] for r in runs]
-        plt.multiple_bar([short_subject(s, 10) for s in subsets], series, labels=[run_label(r) for r in runs])
+        grouped_bars(plot, plt, [short_subject(s, 10) for s in subsets], series, [run_label(r) for r in runs])
         plt.ylim(0, 100)
         plt.yticks(PERCENT_TICKS)
         plt.title(f"{runs[0].task.primary_metric} per {runs[0].task.subset_label} (%), {runs[0].task.name}")
@@ -97,7 +100,7 @@ def timing_bars(plot: PlotextPlot, runs: Sequence[RunResults]) -> None:
         wall = [r.timing.wall_s or 0 for r in runs]
         cpu = [r.timing.cpu_s or 0 for r in runs]
         gpu = [r.timing.gpu_s or 0 for r in runs]
-        plt.multiple_bar(labels, [wall, cpu, gpu], labels=["wall s", "CPU s", "GPU s"])
+        grouped_bars(plot, plt, labels, [wall, cpu, gpu], ["wall s", "CPU s", "GPU s"])
         plt.title("time per run (s)")
 
 
@@ -108,5 +111,5 @@ def memory_bars(plot: PlotextPlot, runs: Sequence[RunResults]) -> None:
         rss = [(r.timing.peak_rss_bytes or 0) / 2**20 for r in runs]
         gpu = [(r.timing.peak_gpu_bytes or 0) / 2**20 for r in runs]
         model = [(r.model.memory_bytes or 0) / 2**20 for r in runs]
-        plt.multiple_bar(labels, [model, rss, gpu], labels=["weights MiB", "peak RSS MiB", "peak GPU MiB"])
+        grouped_bars(plot, plt, labels, [model, rss, gpu], ["weights MiB", "peak RSS MiB", "peak GPU MiB"])
         plt.title("memory per run (MiB)")
