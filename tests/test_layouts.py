@@ -127,5 +127,5 @@ async def test_chat_status_shows_ttft_and_speed_with_a_long_model_name(size, tin
         visible = status.content_size.width
         assert "None" not in text
         for word in ("TTFT", "tok/s"):
-            assert 0 <= text.find(word) and text.find(word) + len(word) <= visible, (word, text, visible)
+            assert text.find(word) >= 0 and text.find(word) + len(word) <= visible, (word, text, visible)
         assert chat.region.contains_region(box.region)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual import on, work

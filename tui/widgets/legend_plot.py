@@ -1,7 +1,8 @@
 """A plotext plot whose legend is drawn on its own lines above the chart.
 
 Plotext draws a multiple-bar legend inside the plotting area, over the first bars; here the series are drawn
-without labels, in colours chosen here, and the legend is rendered above the chart (seen first, even when the chart is scrolled) in the same colours.
+without labels, in colours chosen here, and the legend is rendered above the chart in the same colours (seen
+first, even when the chart is scrolled).
 """
 
 from __future__ import annotations
