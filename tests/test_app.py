@@ -214,6 +214,17 @@ async def test_evaluate_tiny_model_from_setup_to_results(tmp_path, tiny_model, m
         await pilot.press("enter")
         assert isinstance(app.screen, RunDetailScreen)
         await pilot.press("escape")
+        # the chat uses the evaluation's copy of the model, and says so (no second load)
+        evaluated = app.models.current
+        await pilot.press("f5")
+        chat = app.screen
+        box = chat.query_one("#chat-input", Input)
+        box.value = "/help"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: chat.session is not None)
+        assert chat.session.loaded is evaluated
+        notes = " ".join(str(w.render()) for w in chat.query(".chat-note"))
+        assert "already loaded (the evaluation's copy)" in notes and "loading " not in notes
         await pilot.press("ctrl+q")
 
 
@@ -719,3 +730,17 @@ async def test_a_queue_checks_every_task_before_any_model_loads(tmp_path, task_f
         assert not (tmp_path / "runs").exists()  # nothing was started, so no run folder
         await pilot.press("escape")
         assert isinstance(app.screen, SetupScreen)
+
+
+def test_a_runs_folder_from_the_environment_is_used_but_not_remembered(tmp_path, monkeypatch):
+    from tui.settings import AppSettings
+
+    path = tmp_path / "settings.json"
+    AppSettings(runs_dir="my-runs", path=str(path)).save()
+    monkeypatch.setenv("LLM_TUI_RUNS_DIR", str(tmp_path / "for-this-launch"))
+    settings_now = AppSettings.load(path)
+    assert settings_now.runs_dir == str(tmp_path / "for-this-launch")
+    settings_now.remember_model("gemma-3-270m")  # any save
+    monkeypatch.delenv("LLM_TUI_RUNS_DIR")
+    again = AppSettings.load(path)
+    assert again.runs_dir == "my-runs" and again.recent_models == ["gemma-3-270m"]

@@ -151,6 +151,7 @@ async def test_model_switches_with_slash_model_and_with_the_setup_screen(
         await wait_until(pilot, lambda: chat.session.loaded.source.spec == str(tiny_bytes_model))
         await wait_until(pilot, lambda: not chat.generating)
         assert status().startswith(second_name)
+        assert app.settings.recent_models[:2] == [str(tiny_bytes_model), str(tiny_model)]  # both loaded in chat
         await _say(pilot, "Hello again")
         await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 2)
         first, second = chat.session.turns

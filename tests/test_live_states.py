@@ -87,6 +87,26 @@ async def test_the_next_runs_model_loads_on_a_clean_screen_and_a_finished_run_ha
         assert _text(live.query_one("#in-flight")) == ""
 
 
+async def test_the_log_names_a_subset_as_the_table_does():
+    from textual.widgets import RichLog
+
+    from core.events import SubsetFinished
+    from core.schema import SubsetResult
+
+    app = _app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f3")
+        live = app.screen
+        for e in _first_run_events():
+            live.post_message(EngineEvent(e))
+        result = SubsetResult(total=100, answered=100, correct=31, accuracy=0.31)
+        live.post_message(EngineEvent(SubsetFinished("business_ethics", result)))
+        log = live.query_one("#log", RichLog)
+        await wait_until(pilot, lambda: any("31/100" in line.text for line in log.lines))
+        line = next(line.text for line in log.lines if "31/100" in line.text)
+        assert line.startswith("business ethics: acc 31.0%") and "business_ethics" not in line
+
+
 async def test_below_80x24_a_too_small_view_replaces_the_screens_and_goes_when_it_fits():
     from tui.screens.dialogs import TooSmall
     from tui.screens.setup import SetupScreen

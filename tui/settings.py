@@ -61,6 +61,7 @@ class AppSettings:
     recent_models: list[str] = field(default_factory=list)
     last_setup: SetupMemory | None = None
     path: str | None = None  # where these settings are saved; None: not saved (tests)
+    saved_runs_dir: str | None = None  # the file's runs folder, kept when $LLM_TUI_RUNS_DIR overrides it
 
     @classmethod
     def load(cls, path: Path | None = None) -> AppSettings:
@@ -79,6 +80,7 @@ class AppSettings:
             last_setup=SetupMemory.from_dict(data["last_setup"]) if "last_setup" in data else None,
             path=str(path),
         )
+        settings.saved_runs_dir = settings.runs_dir
         settings.runs_dir = os.environ.get("LLM_TUI_RUNS_DIR", settings.runs_dir)
         return settings
 
@@ -103,7 +105,10 @@ class AppSettings:
 
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            saved = {"version": SETTINGS_VERSION, **{k: v for k, v in asdict(self).items() if k != "path"}}
+            fields = {k: v for k, v in asdict(self).items() if k not in ("path", "saved_runs_dir")}
+            if os.environ.get("LLM_TUI_RUNS_DIR") and self.saved_runs_dir is not None:
+                fields["runs_dir"] = self.saved_runs_dir  # an override for this launch is not remembered
+            saved = {"version": SETTINGS_VERSION, **fields}
             atomic_write_json(self.path, saved, "settings file")
         except (OSError, UserInputError):
             pass  # settings are a convenience; never fail a run over them

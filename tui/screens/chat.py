@@ -293,9 +293,12 @@ class ChatScreen(Screen[None]):
 
     def _load_then(self, text: str | None, command: Any = None, show_help: bool = False) -> None:
         choice = self._model_choice()
-        self.note(f"loading {choice['spec']} on {choice['device']}...")
-        self.pending = (text, command, show_help)
         app: Any = self.app
+        if app.models.holds(choice["spec"], choice["device"], choice["dtype"], choice["quant"]):
+            self.note(f"{choice['spec']} is already loaded (the evaluation's copy): no second load")
+        else:
+            self.note(f"loading {choice['spec']} on {choice['device']}...")
+        self.pending = (text, command, show_help)
         self.generating = text is not None
         self.load_session(choice, app.models)
 
@@ -338,11 +341,19 @@ class ChatScreen(Screen[None]):
         else:
             for line in lines:
                 self.note(line)
+            self._remember(message.loaded.source.spec)
         self._status()
+
+    def _remember(self, spec: str) -> None:
+        """A model that loaded joins the setup screen's "recent" list, as one evaluated does."""
+        app: Any = self.app
+        if hasattr(app, "settings"):
+            app.settings.remember_model(spec)
 
     @on(SessionReady)
     def _session_ready(self, message: SessionReady) -> None:
         self.session = message.session
+        self._remember(self.session.loaded.source.spec)
         info = self.session.loaded.info
         self.note(
             f"{info.spec} ready on {info.device} ({info.dtype}, quant {info.quant}); "
