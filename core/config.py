@@ -9,6 +9,16 @@ from .assets import DEFAULT_MODEL
 from .devices import DEVICES, DTYPES, QUANTS
 from .errors import UserInputError
 
+BACKENDS = ("transformers", "llamacpp", "openai")
+
+
+def redact_url(url: str) -> str:
+    """``http://user:secret@host/v1`` -> ``http://***@host/v1``: credentials never reach a file or a log."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
 
 @dataclass
 class EvalConfig:
@@ -29,6 +39,11 @@ class EvalConfig:
     runs_dir: str = "runs"
     cache_dir: str | None = None
     trust_remote_code: bool = False
+    backend: str = "transformers"  # transformers, llamacpp (a GGUF in-process) or openai (a server)
+    base_url: str | None = None  # openai: the server's address; several, comma-separated, are replicas of one model
+    api_key_env: str | None = None  # openai: the environment variable holding the API key (the key is never saved)
+    concurrency: int | None = None  # openai, llamacpp: requests in flight (per replica); default 4
+    request_timeout: float | None = None  # openai: seconds before a request is retried; default 120
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -46,9 +61,38 @@ class EvalConfig:
             raise UserInputError(f"--dtype {self.dtype}: use one of {', '.join(DTYPES)}")
         if self.quant not in QUANTS:
             raise UserInputError(f"--quant {self.quant}: use one of {', '.join(QUANTS)}")
+        if self.backend not in BACKENDS:
+            raise UserInputError(f"--backend {self.backend}: use one of {', '.join(BACKENDS)}")
+        if self.request_timeout is not None and self.request_timeout <= 0:
+            raise UserInputError(f"--request-timeout {self.request_timeout}: give seconds, more than 0")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise UserInputError(f"--concurrency {self.concurrency}: must be 1 or more")
+        if self.backend == "openai" and not self.base_url:
+            raise UserInputError("--backend openai needs --base-url, e.g. --base-url http://127.0.0.1:8000/v1")
+        if self.backend != "openai" and (self.base_url or self.api_key_env):
+            raise UserInputError("--base-url and --api-key-env are for a server: add --backend openai")
+        if self.backend != "transformers":
+            if self.quant != "none" or self.dtype != "auto":
+                raise UserInputError(
+                    f"--backend {self.backend}: the model's precision is the server's or the GGUF file's; "
+                    "drop --dtype and --quant"
+                )
+            if self.chat_template:
+                raise UserInputError(
+                    f"--backend {self.backend}: prompts are sent as text; --chat-template is for --backend transformers"
+                )
+        if self.backend == "llamacpp" and self.device not in ("auto", "cpu"):
+            raise UserInputError("--backend llamacpp runs on the CPU here (the CPU wheel); use --device cpu")
+
+    def base_urls(self) -> tuple[str, ...]:
+        return tuple(u.strip() for u in (self.base_url or "").split(",") if u.strip())
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As saved in results.json: a base URL's user:password part is never written."""
+        data = asdict(self)
+        if self.base_url:
+            data["base_url"] = ",".join(redact_url(u) for u in self.base_urls())
+        return data
 
     @classmethod
     def from_saved(cls, saved: dict[str, Any]) -> EvalConfig:

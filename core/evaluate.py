@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .backends.base import Backend, Cancelled, Prepared, is_out_of_memory
-from .config import EvalConfig
+from .backends.server import ModelClient
+from .config import EvalConfig, redact_url
 from .devices import check_combination, resolve_device, resolve_dtype
 from .errors import EvaluationError, LlmTuiError, UserInputError, one_line
 from .events import (
@@ -31,6 +32,7 @@ from .events import (
     DocScored,
     Event,
     ModelLoaded,
+    ModelLoading,
     Notice,
     RunCancelled,
     RunFinished,
@@ -41,7 +43,7 @@ from .events import (
 )  # fmt: skip
 from .locations import cache_dir
 from .models import LoadedModel, ModelCache, check_hub_model, describe_spec, load_model
-from .runs import RecordKey, RunStore, default_run_dir
+from .runs import RecordKey, RunStore, default_run_dir, slug
 from .schema import (
     RUN_FORMAT,
     Accuracy,
@@ -59,6 +61,11 @@ from .tasks import Doc, GenerateRequest, Task, TaskData, get_task
 from .timing import Meter, reset_peak_rss
 
 EventCallback = Callable[[Event], None]
+
+LLAMACPP_NO_ECHO = (
+    "llama.cpp gives no log-probabilities for a prompt's own tokens, which multiple-choice log-likelihoods need; "
+    "use --backend transformers, or a vLLM server with --backend openai"
+)
 
 
 def default_batch_size(device: str, kind: str) -> int:
@@ -156,24 +163,38 @@ class _Evaluation:
         cfg.validate()
         reset_peak_rss()  # this run's peak memory, model load included, not an earlier run's in this process
         cache = cache_dir(cfg.cache_dir)
-        source = describe_spec(cfg.model)
-        device = resolve_device(cfg.device)
-        dtype = resolve_dtype(cfg.dtype, device)
-        check_combination(device, dtype, cfg.quant)
+        self.client: ModelClient | None = None
+        source = describe_spec(cfg.model) if cfg.backend != "openai" else None
+        if cfg.backend == "transformers":
+            device = resolve_device(cfg.device)
+            dtype = resolve_dtype(cfg.dtype, device)
+            check_combination(device, dtype, cfg.quant)
+        else:
+            device, dtype = ("cpu", "gguf") if cfg.backend == "llamacpp" else ("server", "server")
         p = plan(cfg, cache, self.emit, self.cancel)
         task = p.task
         held = self.models is not None and self.models.holds(cfg.model, device, dtype, cfg.quant)
-        if source.kind == "hub" and not held:
+        if source is not None and source.kind == "hub" and not held and cfg.backend == "transformers":
             check_hub_model(source.hub_id or cfg.model)  # offline, gated or missing: fail before any folder
+        if source is not None and cfg.backend == "llamacpp" and source.kind not in ("gguf", "alias"):
+            raise UserInputError(
+                f"--backend llamacpp runs GGUF files; {cfg.model} is not one (use a .gguf or an alias)"
+            )
+        model = cfg.model
+        if cfg.backend == "openai":
+            model = self._connect_server(task.kind, task.name)  # the server is asked before any folder is made
+        elif cfg.backend == "llamacpp" and task.kind == "choice_loglik":
+            raise UserInputError(f"{task.name} cannot run on --backend llamacpp: {LLAMACPP_NO_ECHO}")
         identity = RunIdentity(
-            model=cfg.model, backend="transformers", device=device, dtype=dtype, quant=cfg.quant, task=task.name,
+            model=model, backend=cfg.backend, device=device, dtype=dtype, quant=cfg.quant, task=task.name,
             data=p.data.identity, subsets=p.subsets, limit=cfg.limit, shots=p.shots,
             chat_template=cfg.chat_template, prompt_format=task.prompt_format,
         )  # fmt: skip
         if cfg.max_new_tokens and task.kind == "generate_until":
             identity.prompt_format += f"-max{cfg.max_new_tokens}"
+        model_slug = source.slug if source is not None else slug(model)
         run_dir = (
-            Path(cfg.output) if cfg.output else default_run_dir(cfg.runs_dir, source.slug, task.name, device, cfg.quant)
+            Path(cfg.output) if cfg.output else default_run_dir(cfg.runs_dir, model_slug, task.name, device, cfg.quant)
         )
         store = RunStore(run_dir)
         opened = store.open(identity)
@@ -226,20 +247,17 @@ class _Evaluation:
             self._write(records, "running")
             try:
                 if pending:
-                    loaded = self._load(device, dtype, cache)
-                    session.load_s = loaded.info.load_s
-                    self.results.model = loaded.info.model_copy(
-                        update={"path": None if loaded.source.kind == "hub" else loaded.info.path}
-                    )
-                    from .backends.hf import TransformersBackend
-
-                    backend = TransformersBackend(loaded, cfg.chat_template)
+                    backend, info = self._backend(device, dtype, cache, model)
+                    session.load_s = info.load_s
+                    self.results.model = info
                     batch_size = cfg.batch_size or default_batch_size(device, task.kind)
+                    if cfg.backend != "transformers":
+                        batch_size = cfg.batch_size or 2 * getattr(backend, "workers", 4)
                     overall = [len(records), sum(correct.values())]
                     for s in pending:
                         if self.cancel.is_set():
                             break
-                        batch_size = self._subset(s, backend, loaded, batch_size, records, session, overall)
+                        batch_size = self._subset(s, backend, device, batch_size, records, session, overall)
                         self._write(records, "running")
                         if all((s, d.doc_id) in records for d in p.docs[s]):  # not when cancelled mid-way
                             self.emit(SubsetFinished(s, self.results.subsets[s]))
@@ -264,6 +282,66 @@ class _Evaluation:
             return self.results
         finally:
             store.close()  # the folder is free for the next command once this one is done
+            if self.client is not None:
+                self.client.close()
+
+    def _backend(self, device: str, dtype: str, cache: Path, model: str) -> tuple[Backend, ModelInfo]:
+        """The backend the run's documents go to, and what the run file records about its model."""
+        cfg = self.config
+        if cfg.backend == "transformers":
+            from .backends.hf import TransformersBackend
+
+            loaded = self._load(device, dtype, cache)
+            info = loaded.info.model_copy(update={"path": None if loaded.source.kind == "hub" else loaded.info.path})
+            return TransformersBackend(loaded, cfg.chat_template), info
+        from .backends.server import ServerBackend
+
+        if cfg.backend == "llamacpp":
+            return self._llamacpp(cache)
+        assert self.client is not None
+        info = ModelInfo(spec=model, source=f"openai server {self.where}", device="server", dtype="server",
+                         load_s=0.0)  # fmt: skip
+        self.emit(ModelLoaded(model, info))
+        return ServerBackend(self.client, model, self.echo), info
+
+    def _connect_server(self, kind: str, task_name: str) -> str:
+        """Reach the server, name its model and check it can score ``kind`` (a replica that does not answer is
+        left out, with a warning, while another does)."""
+        from .backends.server import ServerBackend, ServerClient, ServerSpec
+
+        cfg = self.config
+        spec = ServerSpec(
+            cfg.base_urls(), cfg.model or None, cfg.api_key_env, cfg.concurrency or 4, cfg.request_timeout or 120.0
+        )
+        self.where = ", ".join(redact_url(u) for u in spec.base_urls)
+        self.emit(ModelLoading(cfg.model or "(the server's model)", "connect", self.where))
+        self.client = client = ServerClient(spec, on_retry=lambda message: self.emit(Notice(message, "warning")))
+        model = client.resolve_model()
+        self.echo = client.echoes_prompt_logprobs(model)
+        reason = ServerBackend(client, model, self.echo).refusal(kind)
+        if reason is not None:
+            raise UserInputError(f"{task_name} cannot run on this server: {reason}")
+        return model
+
+    def _llamacpp(self, cache: Path) -> tuple[Backend, ModelInfo]:
+        from .backends.llamacpp import LlamaCppClient
+        from .backends.server import ServerBackend
+
+        cfg = self.config
+        source = describe_spec(cfg.model)
+        gguf = source.path if source.kind == "gguf" and source.path else None
+        if gguf is None:  # a bundled alias: its GGUF asset
+            from . import assets
+
+            self.emit(ModelLoading(cfg.model, "resolve", "bundled GGUF"))
+            gguf = assets.ensure(cfg.model, cache, on_progress=self.emit, cancel=self.cancel)
+        self.emit(ModelLoading(cfg.model, "load", f"llama.cpp {gguf.name}"))
+        t0 = time.perf_counter()
+        self.client = client = LlamaCppClient(gguf, source.slug, cfg.concurrency or 4)
+        info = ModelInfo(spec=cfg.model, source="gguf", path=str(gguf), device="cpu", dtype="gguf",
+                         memory_bytes=gguf.stat().st_size, load_s=round(time.perf_counter() - t0, 3))  # fmt: skip
+        self.emit(ModelLoaded(cfg.model, info))
+        return ServerBackend(client, client.alias, echo=False), info
 
     def _load(self, device: str, dtype: str, cache: Path) -> LoadedModel:
         cfg = self.config
@@ -298,7 +376,7 @@ class _Evaluation:
         self,
         subset: str,
         backend: Backend,
-        loaded: LoadedModel,
+        device: str,
         batch_size: int,
         records: dict[RecordKey, DocRecord],
         session: Session,
@@ -332,14 +410,14 @@ class _Evaluation:
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
-                _free_memory(loaded.device)
+                _free_memory(device)
                 if batch_size == 1:
                     raise EvaluationError(
-                        f"out of memory on {loaded.device} even with batch size 1; try "
+                        f"out of memory on {device} even with batch size 1; try "
                         "--quant 4bit, a smaller model or --device cpu"
                     ) from exc
                 new = max(1, batch_size // 2)
-                self.emit(BatchSizeReduced(batch_size, new, f"out of memory on {loaded.device}"))
+                self.emit(BatchSizeReduced(batch_size, new, f"out of memory on {device}"))
                 batch_size = new
                 continue
             new_records = []

@@ -28,7 +28,9 @@ from .cli_common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     Parser,
+    add_backend_options,
     add_model_options,
+    backend_fields,
     fail,
     foreseeable_os_error,
     install_stop_signals,
@@ -70,6 +72,7 @@ def _eval_parser() -> argparse.ArgumentParser:
         f"(default {','.join(DEFAULT_SUBJECTS)}); for MMLU-Pro, its categories",
     )
     add_model_options(p)
+    add_backend_options(p)
     p.add_argument("--limit", type=int, help="at most N documents per subject (subset)")
     p.add_argument(
         "--shots", type=int, help="few-shot exemplars (default: the task's lm-eval default: 0, gsm8k 8, mmlu_pro 5)"
@@ -111,15 +114,21 @@ def _resume_hint(argv: Sequence[str], run_dir: str) -> str:
     return "llm-tui " + " ".join(shlex.quote(a) for a in args + ["--output", run_dir])
 
 
-def _run_folders(models: list[str], tasks: list[str], output: str | None, runs_dir: str) -> list[str | None]:
+def _run_folders(
+    models: list[str], tasks: list[str], output: str | None, runs_dir: str, served: bool = False
+) -> list[str | None]:
     """One folder per (model, task): OUTPUT itself for a single run, else OUTPUT/<model>/<task>/ under one parent."""
     from core.models import describe_spec
-    from core.runs import utc_stamp
+    from core.runs import slug, utc_stamp
 
     if len(models) * len(tasks) == 1:
         return [output]
     parent = Path(output) if output else Path(runs_dir) / f"{utc_stamp()}-batch"
-    return [str(parent / describe_spec(m).slug / t) for m in models for t in tasks]
+
+    def name(m: str) -> str:  # a served model's name is no local spec
+        return describe_spec(m).slug if served is False else slug(m or "server")
+
+    return [str(parent / name(m) / t) for m in models for t in tasks]
 
 
 def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -134,15 +143,17 @@ def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
 
     from .batch import BatchRenderer, comparison_table, matrix_table, stdout_console
 
-    models = ns.model or [DEFAULT_MODEL]
+    backend = backend_fields(ns)
+    models = ns.model or ["" if backend["backend"] == "openai" else DEFAULT_MODEL]  # "": the server's model
     cancel = threading.Event()
     install_stop_signals(cancel, "stopping after the batch in flight; progress is saved")
     console = stdout_console()
     try:
         tasks = parse_tasks(ns.task)
         for spec in models:
-            describe_spec(spec)
-        folders = _run_folders(models, tasks, ns.output, ns.runs_dir)
+            if backend["backend"] != "openai":
+                describe_spec(spec)
+        folders = _run_folders(models, tasks, ns.output, ns.runs_dir, backend["backend"] == "openai")
         for folder in folders:  # a read-only or impossible --output is refused before any model work
             where = Path(folder).parent if folder else Path(ns.runs_dir)
             if folder and Path(folder).exists() and not Path(folder).is_dir():
@@ -172,6 +183,7 @@ def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
                     runs_dir=ns.runs_dir,
                     cache_dir=ns.cache_dir,
                     trust_remote_code=ns.trust_remote_code,
+                    **backend,
                 )  # fmt: skip
             )
         # Every task's data, subsets and shot count are checked before any model loads.

@@ -45,6 +45,49 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    """--backend, --base-url, --api-key-env, --concurrency: where the model runs (this process or a server)."""
+    from core.config import BACKENDS
+
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="transformers (default), llamacpp (a GGUF in-process; the [llamacpp] extra) or openai (any "
+        "OpenAI-compatible server; implied by --base-url)",
+    )
+    p.add_argument(
+        "--base-url",
+        action="append",
+        metavar="URL",
+        help="the server, e.g. http://127.0.0.1:8000/v1; repeat (or comma-separate) for replicas of one model, "
+        "which share the documents; --model then names the served model (default: the server's only one)",
+    )
+    p.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="the environment variable holding the server's API key (the key is sent, never saved)",
+    )
+    p.add_argument(
+        "--concurrency", type=int, help="requests in flight per server replica, or llama.cpp slots (default 4)"
+    )
+    p.add_argument(
+        "--request-timeout", type=float, metavar="SECONDS", help="a server request's time limit, then retried (120)"
+    )
+
+
+def backend_fields(ns: argparse.Namespace) -> dict[str, Any]:
+    """The EvalConfig fields of the backend options; --base-url alone means --backend openai."""
+    urls = ",".join(ns.base_url) if ns.base_url else None
+    backend = ns.backend or ("openai" if urls else "transformers")
+    return {
+        "backend": backend,
+        "base_url": urls,
+        "api_key_env": ns.api_key_env,
+        "concurrency": ns.concurrency,
+        "request_timeout": ns.request_timeout,
+    }
+
+
 STOP_SIGNALS = tuple(
     s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None
 )
