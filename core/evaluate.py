@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .backends.base import Backend, Cancelled, Prepared, is_out_of_memory
+from .backends.llamacpp import available as llamacpp_missing
 from .backends.server import ModelClient
 from .config import EvalConfig, redact_url
 from .devices import check_combination, resolve_device, resolve_dtype
@@ -37,6 +38,7 @@ from .events import (
     RunCancelled,
     RunFinished,
     RunStarted,
+    ServerStatus,
     SubsetFinished,
     SubsetPlan,
     SubsetStarted,
@@ -183,6 +185,8 @@ class _Evaluation:
         model = cfg.model
         if cfg.backend == "openai":
             model = self._connect_server(task.kind, task.name)  # the server is asked before any folder is made
+        elif cfg.backend == "llamacpp" and (missing := llamacpp_missing()) is not None:
+            raise UserInputError(f"--backend llamacpp: {missing}")
         elif cfg.backend == "llamacpp" and task.kind == "choice_loglik":
             raise UserInputError(f"{task.name} cannot run on --backend llamacpp: {LLAMACPP_NO_ECHO}")
         identity = RunIdentity(
@@ -401,6 +405,7 @@ class _Evaluation:
                 start += len(chunk)
                 continue
             self.emit(BatchStarted(subset, overall[0] + 1, overall[0] + len(todo), self.plan.total))
+            self._server_status(min(len(todo), getattr(backend, "workers", 0)))
             meter.start()
             t0 = time.perf_counter()
             try:
@@ -438,6 +443,7 @@ class _Evaluation:
                 overall[1] += rec.correct
                 session.questions += 1
                 self.emit(DocScored(rec, done, len(docs), correct, overall[0], self.plan.total, overall[1]))
+            self._server_status(0)
             self.emit(
                 BatchScored(
                     subset, len(new_records), batch_size, time.perf_counter() - t0, prompt_tokens, meter.as_timing()
@@ -445,6 +451,13 @@ class _Evaluation:
             )
             start += len(chunk)
         return batch_size
+
+    def _server_status(self, in_flight: int) -> None:
+        if self.client is None or self.config.backend != "openai":
+            return
+        stats = self.client.stats()
+        alive = sum(1 for _, up in stats.replicas if up)
+        self.emit(ServerStatus(in_flight, stats.retries, alive, len(stats.replicas)))
 
     def _write(self, records: dict[RecordKey, DocRecord], status: str) -> None:
         accuracy, metrics, subsets, categories = summarise(self.task, records, self.plan.subsets, self.plan.docs)

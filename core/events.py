@@ -95,6 +95,16 @@ class BatchStarted(Event):
 
 
 @dataclass(frozen=True)
+class ServerStatus(Event):
+    """A server backend's state: requests in flight now, retries so far, replicas still answering."""
+
+    in_flight: int
+    retries: int
+    alive: int
+    replicas: int
+
+
+@dataclass(frozen=True)
 class BatchScored(Event):
     subset: str
     size: int

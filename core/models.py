@@ -38,7 +38,7 @@ HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 @dataclass(frozen=True)
 class ModelSource:
     spec: str  # as typed by the user
-    kind: str  # "alias", "gguf", "folder" or "hub"
+    kind: str  # "alias", "gguf", "folder", "hub" or "server" (a served model's name)
     path: Path | None = None  # the .gguf file or the folder
     hub_id: str | None = None
 
@@ -49,9 +49,10 @@ class ModelSource:
             base = self.spec
         elif self.hub_id:
             base = self.hub_id.split("/")[-1]
-        else:
-            assert self.path is not None
+        elif self.path is not None:
             base = self.path.stem if self.kind == "gguf" else self.path.name
+        else:  # a model served elsewhere, known by its served name
+            base = self.spec.rsplit("/", 1)[-1]
         return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-").lower() or "model"
 
 

@@ -139,10 +139,42 @@ class FakeServer:
         assert body is not None
         with self.lock:
             self.seen.append((path, body.get("prompt")))
+        if body.get("stream"):
+            self._stream(h, body, cut=fault == "streamcut")
+            return
         self._send(h, 200, json.dumps(self.complete(body)).encode())
+
+    REPLY = [" Hello", ",", " Alice", "!", " How", " can", " I", " help", "?"]
+
+    def _stream(self, h: BaseHTTPRequestHandler, body: dict[str, Any], cut: bool) -> None:
+        """Server-sent events: the reply's pieces, a usage chunk, [DONE]; ``cut``: the connection drops midway."""
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        pieces = self.REPLY[: body.get("max_tokens", 16)]
+        for i, piece in enumerate(pieces):
+            if cut and i == 3:
+                h.wfile.flush()
+                h.close_connection = True
+                return
+            chunk = {"choices": [{"index": 0, "text": piece, "finish_reason": None}]}
+            h.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            h.wfile.flush()
+        reason = "length" if len(pieces) < len(self.REPLY) else "stop"
+        h.wfile.write(
+            f"data: {json.dumps({'choices': [{'index': 0, 'text': '', 'finish_reason': reason}]})}\n\n".encode()
+        )
+        usage = {"prompt_tokens": len(body["prompt"]), "completion_tokens": len(pieces)}
+        h.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
+        h.wfile.write(b"data: [DONE]\n\n")
+        h.wfile.flush()
+        h.close_connection = True
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+        if prompts and isinstance(prompts[0], int):  # token ids
+            prompts = [" ".join(str(x) for x in prompts)]
         choices = []
         prompt_tokens = 0
         for i, prompt in enumerate(prompts):

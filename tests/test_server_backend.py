@@ -6,6 +6,7 @@ sent but never written anywhere."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,55 @@ def test_an_unreachable_server_is_one_line_before_any_folder(capsys, mmlu_file, 
     line = one_error_line(err)
     assert code != 0 and "connection failed" in line and url in line
     assert not (tmp_path / "run").exists()
+
+
+def test_a_chat_script_streams_from_a_server_and_a_cut_stream_is_one_clear_line(capsys, tmp_path, tiny_model):
+    from tui.chat_cli import run_chat
+
+    script = tmp_path / "script.txt"
+    script.write_text("Hello! My name is Alice.\nWhat is my name?\n")
+    with FakeServer(echo=False) as server:
+        code = run_chat(["--batch", "--base-url", server.url, "--tokenizer", str(tiny_model), "--script",
+                         str(script), "--output", str(tmp_path / "t.json"), "--max-new-tokens", "20"])  # fmt: skip
+        sent = [p for _, p in server.seen if p != PROBE]
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    transcript = json.loads((tmp_path / "t.json").read_text())
+    assert [t["reply"] for t in transcript["turns"]] == ["Hello, Alice! How can I help?"] * 2
+    assert all(t["model"] == "fake-model" and t["new_tokens"] == 9 for t in transcript["turns"])
+    assert all(isinstance(p, list) and all(isinstance(x, int) for x in p) for p in sent)  # token ids, planned here
+    assert len(sent[1]) == transcript["turns"][1]["prompt_tokens"]  # the meter counts what was sent
+    with FakeServer(echo=False, faults={3: "streamcut"}) as server:  # the second turn's stream drops midway
+        code = run_chat(["--batch", "--base-url", server.url, "--tokenizer", str(tiny_model), "--script",
+                         str(script), "--output", str(tmp_path / "cut.json")])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code != 0 and "stream was cut" in one_error_line(err)
+    kept = json.loads((tmp_path / "cut.json").read_text())
+    assert len(kept["turns"]) == 1 and kept["turns"][0]["reply"] == "Hello, Alice! How can I help?"
+
+
+def test_chat_over_a_server_needs_a_tokenizer(capsys, tmp_path):
+    from tui.chat_cli import run_chat
+
+    script = tmp_path / "script.txt"
+    script.write_text("Hello\n")
+    with FakeServer(echo=False, model="some-org-model-that-is-not-here") as server:
+        code = run_chat(["--batch", "--base-url", server.url, "--script", str(script),
+                         "--output", str(tmp_path / "t.json")])  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 2 and "--tokenizer" in one_error_line(err)
+
+
+def test_without_the_llamacpp_extra_the_backend_says_how_to_install_it(
+    capsys, mmlu_file, tmp_path, monkeypatch, tiny_model
+):
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)  # as if it were not installed: import fails
+    code, _, err = run(capsys, "--backend", "llamacpp", "--data", str(mmlu_file), "--subjects", "virology",
+                       "--output", str(tmp_path / "run"))  # fmt: skip
+    line = one_error_line(err)
+    assert code == 2 and "pip install -e '.[llamacpp]'" in line
+    assert not (tmp_path / "run").exists()
+    # everything else still works: the transformers backend runs
+    code, _, err = run(capsys, "--model", str(tiny_model), "--data", str(mmlu_file), "--subjects", "virology",
+                       "--limit", "2", "--output", str(tmp_path / "hf"))  # fmt: skip
+    assert code == 0, err

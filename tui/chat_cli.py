@@ -27,7 +27,9 @@ from .cli_common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     Parser,
+    add_backend_options,
     add_model_options,
+    backend_fields,
     foreseeable_os_error,
     install_stop_signals,
 )
@@ -53,7 +55,12 @@ def chat_parser() -> argparse.ArgumentParser:
         '{"system": "...", "turns": [{"user": "..."}, {"user": "...", "expect": "..."}]}.',
     )
     p.add_argument("--batch", action="store_true", help="headless: play --script and write --output")
-    p.add_argument("--model", "-m", default=DEFAULT_MODEL, help="alias, Hugging Face id, model folder or .gguf file")
+    p.add_argument(
+        "--model",
+        "-m",
+        help=f"alias, Hugging Face id, model folder or .gguf file (default {DEFAULT_MODEL}); with a server, the "
+        "served model's name (default: its only one)",
+    )
     p.add_argument("--script", help="the conversation to play (text or JSON)")
     p.add_argument("--output", "-o", help="transcript file to write (JSON)")
     p.add_argument("--strategy", choices=STRATEGIES, default="window", help="context strategy (default %(default)s)")
@@ -70,6 +77,13 @@ def chat_parser() -> argparse.ArgumentParser:
         help="play the script with history on and off; probe each 'expect' under both",
     )
     add_model_options(p)
+    add_backend_options(p)
+    p.add_argument(
+        "--tokenizer",
+        metavar="SPEC",
+        help="a served model's tokenizer (alias, folder or hub id), to fit the conversation into its context "
+        "(default: the served model's name)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for unexpected errors")
     return p
@@ -246,6 +260,7 @@ def run_chat(argv: Sequence[str]) -> int:
 
 
 def _run_batch(ns: argparse.Namespace) -> int:
+    from core.assets import DEFAULT_MODEL
     from core.chat.headless import check_script_commands, compare_history, play_script
     from core.chat.script import load_script
     from core.chat.session import ChatSession
@@ -263,24 +278,43 @@ def _run_batch(ns: argparse.Namespace) -> int:
     store = ChatStore()
     check_script_commands(script, store)
     settings = settings_from_args(ns, script.system)
-    describe_spec(ns.model)
+    backend = backend_fields(ns)
+    if backend["backend"] == "transformers" and (ns.base_url or ns.api_key_env):
+        raise UserInputError("--base-url and --api-key-env are for a server: add --backend openai")
+    if backend["backend"] != "openai":
+        ns.model = ns.model or DEFAULT_MODEL
+        describe_spec(ns.model)
     console = Console(highlight=False)
     render = ChatRenderer(console, quiet=ns.quiet)
     cancel = threading.Event()
     restore = install_stop_signals(cancel, "stopping the reply in flight; the transcript keeps the turns so far")
     try:
         cache = Path(ns.cache_dir).expanduser() if ns.cache_dir else None
-        loaded = load_model(ns.model, ns.device, ns.dtype, ns.quant, cache, ns.trust_remote_code, render, cancel)
+
+        def load(spec: str) -> Any:  # the first model, and a /model line's (same backend, device, dtype, quant)
+            if backend["backend"] == "transformers":
+                return load_model(spec, ns.device, ns.dtype, ns.quant, cache, ns.trust_remote_code, render, cancel)
+            from core.chat.remote import connect_remote
+            from core.events import Notice
+            from core.locations import cache_dir
+
+            return connect_remote(
+                backend["backend"], spec, cache_dir(cache), base_url=backend["base_url"],
+                api_key_env=ns.api_key_env, tokenizer=ns.tokenizer, concurrency=ns.concurrency or 2,
+                on_notice=lambda message: render(Notice(message, "warning")),
+            )  # fmt: skip
+
+        loaded = load(ns.model or "")
         console.print(
-            f"loaded [bold]{escape(ns.model)}[/] in {loaded.info.load_s or 0:.1f} s "
-            f"({loaded.device}, {loaded.dtype}); context {loaded.info.context_length} tokens"
+            f"loaded [bold]{escape(loaded.source.spec)}[/] in {loaded.info.load_s or 0:.1f} s "
+            f"({loaded.device}, {loaded.info.dtype}); context {loaded.info.context_length} tokens"
         )
 
         def checkpoint(t: dict[str, Any]) -> None:
             write_json(output, t)
 
-        def switch(spec: str) -> Any:  # a /model line: the same device, dtype and quantization
-            return load_model(spec, ns.device, ns.dtype, ns.quant, cache, ns.trust_remote_code, render, cancel)
+        def switch(spec: str) -> Any:
+            return load(spec)
 
         if ns.compare_history:
             ChatSession(loaded, settings)  # refuse impossible settings before playing

@@ -66,6 +66,25 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+def where_model_runs(device: str, dtype: str, quant: str, source: str = "") -> str:
+    """Where a loaded model runs, as the live and chat screens say it: "on cpu (bfloat16, quant none)",
+    "in llama.cpp on cpu (the GGUF's quantization)", "on the server http://..."."""
+    if device == "server":
+        where = source.removeprefix("openai server").strip()
+        return f"on the server {where}".rstrip()
+    if dtype == "gguf":
+        return f"in llama.cpp on {device} (the GGUF's quantization)"
+    return f"on {device} ({dtype}, quant {quant})"
+
+
+def server_words(in_flight: int, retries: int, alive: int, replicas: int) -> str:
+    """A server run's state: "4 in flight, 1 retry, 1/2 replicas"."""
+    words = [f"{in_flight} in flight", plural(retries, "retry", "retries")]
+    if replicas > 1:
+        words.append(f"{alive}/{replicas} replicas")
+    return ", ".join(words)
+
+
 def in_flight_words(first: int, last: int) -> str:
     """The documents a batch is scoring: "document 17" or "documents 17-32"."""
     return f"document {first}" if first == last else f"documents {first}-{last}"

@@ -43,3 +43,13 @@ class DataSubjects(Message):
         self.spec = spec
         self.counts = counts
         self.error = error
+
+
+class ServerChecked(Message):
+    """The setup screen's connection check: the models a server lists, or why it could not be asked."""
+
+    def __init__(self, url: str, models: list[str], error: str | None) -> None:
+        super().__init__()
+        self.url = url
+        self.models = models
+        self.error = error

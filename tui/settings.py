@@ -24,6 +24,8 @@ class SetupMemory:
     shots: int | None = None
     dtype: str = "auto"
     quant: str = "none"
+    backend: str = "transformers"
+    base_url: str = ""
 
     @classmethod
     def from_dict(cls, data: object) -> SetupMemory:
@@ -41,7 +43,7 @@ class SetupMemory:
             value = data.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
                 setattr(out, key, value)
-        for key in ("dtype", "quant"):
+        for key in ("dtype", "quant", "backend", "base_url"):
             if isinstance(data.get(key), str):
                 setattr(out, key, data[key])
         return out

@@ -8,8 +8,10 @@ through a server, with ``n_parallel`` slots serving concurrent requests. llama.c
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,20 @@ class LlamaCppClient(ModelClient):
         with self._lock:
             r = self.replicas[0]
             return ServerStats(r.in_flight, r.requests, 0, [(r.url, True)])
+
+    def stream(self, path: str, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
+        """llama.cpp calls back with each chunk (a dict, as a server's SSE event); True from ``on_chunk`` stops it."""
+        if self._server is None:
+            raise ServerError("the llama.cpp model was closed")
+
+        def callback(chunk: Any) -> bool:
+            if isinstance(chunk, str):
+                chunk = json.loads(chunk)
+            if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
+                raise ServerError(f"llama.cpp: {chunk['error']}")
+            return bool(on_chunk(chunk)) if isinstance(chunk, dict) else False
+
+        self._server.handle_completions(dict(body, stream=True), callback)
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         if method == "GET" and path == "/models":

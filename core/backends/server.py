@@ -42,6 +42,10 @@ class ServerError(LlmTuiError):
     """A server that cannot be reached, keeps failing, or answers what cannot be used; the run is resumable."""
 
 
+class NotInTop(ServerError):
+    """A single-token choice is not among the next token's alternatives the server gave: no exact score."""
+
+
 @dataclass(frozen=True)
 class ServerSpec:
     """Where the model is served, and how to talk to it (no secret here: only the variable's name)."""
@@ -117,6 +121,23 @@ class ModelClient:
     def stats(self) -> ServerStats:
         return ServerStats(replicas=[(r.url, r.alive) for r in self.replicas])
 
+    def stream(self, path: str, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
+        """A streamed answer, chunk by chunk; ``on_chunk`` returning True stops it."""
+        raise NotImplementedError
+
+    def context_length(self, model: str) -> int | None:
+        """The served model's context, where the model list says it (vLLM: max_model_len; llama.cpp: n_ctx)."""
+        try:
+            data = self.request("GET", "/models")
+        except ServerError:
+            return None
+        for m in data.get("data") or []:
+            if isinstance(m, dict) and m.get("id") == model:
+                meta = m.get("meta")
+                value = m.get("max_model_len") or (meta.get("n_ctx") if isinstance(meta, dict) else None)
+                return int(value) if isinstance(value, int) and value > 0 else None
+        return None
+
     def models(self) -> list[str]:
         data = self.request("GET", "/models")
         items = data.get("data")
@@ -140,18 +161,7 @@ class ModelClient:
 
     def echoes_prompt_logprobs(self, model: str) -> bool:
         """Whether ``echo`` gives the prompt's own token log-probabilities (vLLM yes, llama.cpp's server no)."""
-        body = {"model": model, "prompt": "The sky is blue", "max_tokens": 1, "temperature": 0, "echo": True,
-                "logprobs": 1}  # fmt: skip
-        data = self.request("POST", "/completions", body)
-        try:
-            logprobs = data["choices"][0]["logprobs"]
-            tokens = logprobs.get("tokens") or []
-            values = logprobs.get("token_logprobs") or []
-            offsets = logprobs.get("text_offset") or []
-        except (KeyError, IndexError, TypeError, AttributeError):
-            return False
-        prompt_tokens = int((data.get("usage") or {}).get("prompt_tokens") or 0)
-        return bool(prompt_tokens) and len(tokens) > prompt_tokens - 1 and len(values) == len(tokens) == len(offsets)
+        return _echoes(self.request("POST", "/completions", _echo_probe(model)))
 
 
 class ServerClient(ModelClient):
@@ -220,8 +230,70 @@ class ServerClient(ModelClient):
             raise _Retryable(f"unexpected answer ({_short(response.text)})")
         return data
 
+    def stream(self, path: str, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
+        """Server-sent events: retried like ``request`` until the first chunk arrives; a stream cut after that is
+        a ServerError (what arrived was shown; nothing is retried behind the user's back)."""
+        import httpx
+
+        started = [False]
+
+        def attempt(replica: Replica, method: str, _path: str, _body: dict[str, Any] | None) -> dict[str, Any]:
+            try:
+                with self._http.stream("POST", replica.url + path, json=body) as response:
+                    if response.status_code == 429 or response.status_code >= 500:
+                        response.read()
+                        raise _Retryable(f"HTTP {response.status_code}: {_short(response.text)}")
+                    if response.status_code >= 400:
+                        response.read()
+                        raise ServerError(f"{replica.url}{path} answered HTTP {response.status_code}: "
+                                          f"{_short(response.text)}")  # fmt: skip
+                    for line in response.iter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        payload = line[5:].strip()
+                        if payload == "[DONE]":
+                            return {}
+                        try:
+                            chunk = json.loads(payload)
+                        except ValueError:
+                            message = f"malformed JSON in the stream ({_short(payload)})"
+                            raise (ServerError(message) if started[0] else _Retryable(message)) from None
+                        started[0] = True
+                        if on_chunk(chunk):
+                            return {}
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                if started[0]:
+                    raise ServerError(f"the reply's stream was cut ({type(exc).__name__}); /retry asks again") from exc
+                raise _Retryable(f"connection failed ({type(exc).__name__}: {exc})") from exc
+            if started[0]:
+                raise ServerError("the reply's stream was cut (it ended without [DONE]); /retry asks again")
+            return {}
+
+        self._call(attempt, "POST", path, body)
+
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """One call, retried with back-off on this replica, then on the others; a ServerError when all fail."""
+        return self._call(self._once, method, path, body)
+
+    def echoes_prompt_logprobs(self, model: str) -> bool:
+        """Every replica must echo: the documents may go to any of them (one not answering now is skipped)."""
+        answers = []
+        for replica in [r for r in self.replicas if r.alive]:
+            try:
+                answers.append(_echoes(self._once(replica, "POST", "/completions", _echo_probe(model))))
+            except (_Retryable, ServerError):
+                continue
+        if not answers:
+            return super().echoes_prompt_logprobs(model)  # none answered: retried, then a clear error
+        return all(answers)
+
+    def _call(
+        self,
+        fn: Callable[[Replica, str, str, dict[str, Any] | None], dict[str, Any]],
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+    ) -> dict[str, Any]:
         from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
         from tenacity.wait import wait_exponential, wait_random
 
@@ -253,7 +325,7 @@ class ServerClient(ModelClient):
                 reraise=True,
             )
             try:
-                return retrying(self._once, replica, method, path, body)
+                return retrying(fn, replica, method, path, body)
             except _Retryable as exc:
                 with self._lock:
                     replica.last_error = str(exc)
@@ -270,6 +342,23 @@ class ServerClient(ModelClient):
             finally:
                 with self._lock:
                     replica.in_flight -= 1
+
+
+def _echo_probe(model: str) -> dict[str, Any]:
+    return {"model": model, "prompt": "The sky is blue", "max_tokens": 1, "temperature": 0, "echo": True,
+            "logprobs": 1}  # fmt: skip
+
+
+def _echoes(data: dict[str, Any]) -> bool:
+    try:
+        logprobs = data["choices"][0]["logprobs"]
+        tokens = logprobs.get("tokens") or []
+        values = logprobs.get("token_logprobs") or []
+        offsets = logprobs.get("text_offset") or []
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return False
+    prompt_tokens = int((data.get("usage") or {}).get("prompt_tokens") or 0)
+    return bool(prompt_tokens) and len(tokens) > prompt_tokens - 1 and len(values) == len(tokens) == len(offsets)
 
 
 def _short(text: str, width: int = 120) -> str:
@@ -295,6 +384,7 @@ class ServerBackend:
         self.echo = echo
         self.workers = client.spec.concurrency * len(client.replicas)
         self._top = 0  # which TOP_LOGPROBS size to ask first: once more was needed, ask that from the start
+        self._echo_letters = False
 
     @property
     def chat_format(self) -> ChatFormat | None:
@@ -343,10 +433,15 @@ class ServerBackend:
         if isinstance(request, GenerateRequest):
             return self._generate(request)
         single = len(request.contexts) == 1 and all(_one_token_like(c) for c in request.continuations)
+        if single and not self._echo_letters:  # one request reads every letter off the next token's alternatives
+            try:
+                return self._top_logprobs(request)
+            except NotInTop:
+                if not self.echo:
+                    raise
+                self._echo_letters = True  # the alternatives fall short here: echo from now on (exact as well)
         if self.echo:
             return self._echo_logliks(request)
-        if single:
-            return self._top_logprobs(request)
         raise ServerError(self.refusal("choice_loglik") or "this server cannot score multi-token choices")
 
     def _echo_logliks(self, request: ChoiceRequest) -> ChoiceResult:
@@ -377,18 +472,25 @@ class ServerBackend:
     def _top_logprobs(self, request: ChoiceRequest) -> ChoiceResult:
         context, _ = _move_spaces(request.contexts[0], "")
         wanted = [_move_spaces(request.contexts[0], c)[1] for c in request.continuations]
+        top: dict[str, float] = {}
+        missing = wanted
         for i, n in enumerate(TOP_LOGPROBS):
             if i < self._top:
                 continue
             body = {"model": self.model, "prompt": context, "max_tokens": 1, "temperature": 0, "logprobs": n}
-            data = self.client.request("POST", "/completions", body)
+            try:
+                data = self.client.request("POST", "/completions", body)
+            except ServerError:
+                if i == 0:
+                    raise
+                break  # the server caps the alternatives lower (vLLM: --max-logprobs)
             top = _first_top_logprobs(_choices(data, 1)[0])
             missing = [text for text in wanted if text not in top]
             if not missing:
                 self._top = i
                 usage = data.get("usage") or {}
                 return ChoiceResult([float(top[t]) for t in wanted], int(usage.get("prompt_tokens") or 0))
-        raise ServerError(
+        raise NotInTop(
             f"{missing[0]!r} is not among the {len(top)} likeliest next tokens the server returned, so its "
             "log-probability is unknown; exact scores need more alternatives or prompt log-probabilities (echo, "
             "as vLLM gives), or --backend transformers"

@@ -27,6 +27,7 @@ from .conversation import Conversation, new_name
 from .events import ReplyDelta, Summarizing, SummaryUpdated, TurnFinished, TurnRefused, TurnStarted
 from .generation import GenerationResult, generate_reply, reply_logprob
 from .messages import Message, TurnRecord
+from .remote import RemoteModel
 from .settings import STRATEGIES, ChatSettings, GenerationSettings, set_option
 from .store import ChatStore, check_name
 from .template import PromptFormat
@@ -61,7 +62,7 @@ class ChatSession:
 
     def __init__(
         self,
-        loaded: LoadedModel,
+        loaded: LoadedModel | RemoteModel,
         settings: ChatSettings | None = None,
         *,
         name: str | None = None,
@@ -178,7 +179,7 @@ class ChatSession:
         self.conversation = conv
         return notes
 
-    def switch_model(self, loaded: LoadedModel) -> list[str]:
+    def switch_model(self, loaded: LoadedModel | RemoteModel) -> list[str]:
         """Go on with another model: the conversation, settings and summary stay; the next prompt is rendered
         in the new model's format. Refused (nothing changes) while a reply is written or if the settings do not
         fit the new model's context."""
@@ -303,6 +304,8 @@ class ChatSession:
 
     def probe(self, sent: list[dict[str, str]], expected: str) -> float:
         """Log-likelihood of ``expected`` as the assistant's reply after ``sent`` (one forward pass)."""
+        if isinstance(self.loaded, RemoteModel):
+            raise UserInputError("probes score a reply with the model's weights: use --backend transformers")
         return reply_logprob(self.loaded.model, self.format.encode(sent), self.format.encode_reply(expected))
 
     # -- internals ----------------------------------------------------------------------------
@@ -403,6 +406,8 @@ class ChatSession:
         stop: threading.Event,
         on_delta: Callable[[str, int], None] | None,
     ) -> GenerationResult:
+        if isinstance(self.loaded, RemoteModel):  # a server or llama.cpp generates; the plan was made here
+            return self.loaded.generate(prompt_ids, settings, stop, on_delta, self.format.stop_strings)
         try:
             return generate_reply(
                 self.loaded.model,

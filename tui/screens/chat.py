@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from core.events import Event
 
-from ..format import keep_line_breaks, model_name
+from ..format import keep_line_breaks, model_name, where_model_runs
 
 CHAT_GROUP = "chat"
 
@@ -65,6 +65,7 @@ class ChatScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.session: Any = None
+        self.loaded_choice: dict[str, str] = {}  # what the session's model was loaded from (backend, spec, url)
         self.stop_event = threading.Event()
         self.generating = False
         self.inputs: list[str] = []
@@ -101,6 +102,10 @@ class ChatScreen(Screen[None]):
             return
         choice = self._model_choice()
         app: Any = self.app
+        if choice.get("backend", "transformers") != "transformers":
+            if choice != self.loaded_choice and not self.generating:
+                self._switch_to(choice)
+            return
         held = app.models.holds(choice["spec"], choice["device"], choice["dtype"], choice["quant"])
         if not (held and app.models.current is self.session.loaded) and not self.generating:
             self._switch_to(choice)
@@ -135,10 +140,12 @@ class ChatScreen(Screen[None]):
         setup = self.app.get_screen("setup")
         if isinstance(setup, SetupScreen) and setup.is_mounted:
             config = setup.build_configs()[0]
-            return {"spec": config.model, "device": config.device, "dtype": config.dtype, "quant": config.quant}
+            return {"spec": config.model, "device": config.device, "dtype": config.dtype, "quant": config.quant,
+                    "backend": config.backend, "base_url": config.base_url or ""}  # fmt: skip
         from core.assets import DEFAULT_MODEL
 
-        return {"spec": DEFAULT_MODEL, "device": "auto", "dtype": "auto", "quant": "none"}
+        return {"spec": DEFAULT_MODEL, "device": "auto", "dtype": "auto", "quant": "none", "backend": "transformers",
+                "base_url": ""}  # fmt: skip
 
     # -- input ---------------------------------------------------------------------------------------
     @on(Input.Submitted, "#chat-input")
@@ -197,11 +204,8 @@ class ChatScreen(Screen[None]):
             box.focus()
         if outcome.resend is not None:
             self._send(outcome.resend)
-        if outcome.switch_model is not None:
-            info = self.session.loaded.info
-            self._switch_to(
-                {"spec": outcome.switch_model, "device": info.device, "dtype": info.dtype, "quant": info.quant}
-            )
+        if outcome.switch_model is not None:  # the same backend (and server), another model
+            self._switch_to(dict(self.loaded_choice, spec=outcome.switch_model))
         self._status()
 
     def action_recall(self, step: int) -> None:
@@ -294,7 +298,9 @@ class ChatScreen(Screen[None]):
     def _load_then(self, text: str | None, command: Any = None, show_help: bool = False) -> None:
         choice = self._model_choice()
         app: Any = self.app
-        if app.models.holds(choice["spec"], choice["device"], choice["dtype"], choice["quant"]):
+        if choice.get("backend", "transformers") != "transformers":
+            self.note(f"connecting to {choice['spec'] or 'the server'} ({choice['backend']})...")
+        elif app.models.holds(choice["spec"], choice["device"], choice["dtype"], choice["quant"]):
             self.note(f"{choice['spec']} is already loaded (the evaluation's copy): no second load")
         else:
             self.note(f"loading {choice['spec']} on {choice['device']}...")
@@ -306,11 +312,21 @@ class ChatScreen(Screen[None]):
     def load_session(self, choice: dict[str, str], models: Any) -> None:
         from core.chat import ChatSession, ChatStore
 
-        app: Any = self.app
-        loaded = models.load(
-            choice["spec"], choice["device"], choice["dtype"], choice["quant"], cache=app.settings.cache
-        )
+        loaded = self._obtain(choice, models)
         self.post_message(SessionReady(ChatSession(loaded, store=ChatStore(), autosave=True)))
+
+    def _obtain(self, choice: dict[str, str], models: Any) -> Any:
+        """The model for ``choice``, in the worker: the app's shared transformers copy, or llama.cpp / a server."""
+        app: Any = self.app
+        self.loaded_choice = dict(choice)
+        if choice.get("backend", "transformers") == "transformers":
+            return models.load(
+                choice["spec"], choice["device"], choice["dtype"], choice["quant"], cache=app.settings.cache
+            )
+        from core.chat.remote import connect_remote
+
+        return connect_remote(choice["backend"], choice["spec"], app.settings.cache,
+                              base_url=choice.get("base_url") or None)  # fmt: skip
 
     def _switch_to(self, choice: dict[str, str]) -> None:
         if self.generating:
@@ -323,11 +339,7 @@ class ChatScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=CHAT_GROUP)
     def switch_model(self, choice: dict[str, str], models: Any) -> None:
-        app: Any = self.app
-        loaded = models.load(
-            choice["spec"], choice["device"], choice["dtype"], choice["quant"], cache=app.settings.cache
-        )
-        self.post_message(ModelSwitched(loaded))
+        self.post_message(ModelSwitched(self._obtain(choice, models)))
 
     @on(ModelSwitched)
     def _model_switched(self, message: ModelSwitched) -> None:
@@ -345,9 +357,10 @@ class ChatScreen(Screen[None]):
         self._status()
 
     def _remember(self, spec: str) -> None:
-        """A model that loaded joins the setup screen's "recent" list, as one evaluated does."""
+        """A model that loaded joins the setup screen's "recent" list, as one evaluated does (not a served name:
+        it means nothing without its server)."""
         app: Any = self.app
-        if hasattr(app, "settings"):
+        if hasattr(app, "settings") and self.loaded_choice.get("backend", "transformers") != "openai":
             app.settings.remember_model(spec)
 
     @on(SessionReady)
@@ -356,7 +369,7 @@ class ChatScreen(Screen[None]):
         self._remember(self.session.loaded.source.spec)
         info = self.session.loaded.info
         self.note(
-            f"{info.spec} ready on {info.device} ({info.dtype}, quant {info.quant}); "
+            f"{info.spec} ready {where_model_runs(info.device, info.dtype, info.quant, info.source)}; "
             f"prompt format: {self.session.format.name}"
         )
         text, command, show_help = getattr(self, "pending", (None, None, False))

@@ -26,13 +26,25 @@ from core.events import (
     RunCancelled,
     RunFinished,
     RunStarted,
+    ServerStatus,
     SubsetFinished,
     SubsetStarted,
 )  # fmt: skip
 from core.mmlu.subjects import pretty
 from core.schema import TaskInfo, Timing
 
-from ..format import cut, human_bytes, in_flight_words, metric_short, model_name, percent, plural, seconds
+from ..format import (
+    cut,
+    human_bytes,
+    in_flight_words,
+    metric_short,
+    model_name,
+    percent,
+    plural,
+    seconds,
+    server_words,
+    where_model_runs,
+)
 from ..messages import EngineEvent
 from ..widgets.panels import DocumentPanel, TimingPanel, pick_index
 
@@ -53,6 +65,7 @@ class LiveScreen(Screen[None]):
         self.last_run_dir: str | None = None
         self.events_seen = 0
         self.pending: list[DocScored] = []
+        self.batch_words = ""
         self.task_info: TaskInfo | None = None
         self.model = ""
         self._reset_counters()
@@ -200,7 +213,7 @@ class LiveScreen(Screen[None]):
             f"loaded {escape(e.model)} {how}: {(i.parameters or 0) / 1e6:.0f}M params, "
             f"{i.device} {i.dtype}, quant {i.quant}, {human_bytes(i.memory_bytes)}"
         )
-        self._title(f"{escape(e.model)} on {i.device} ({i.dtype}, quant {i.quant})")
+        self._title(f"{escape(e.model)} {escape(where_model_runs(i.device, i.dtype, i.quant, i.source))}")
         self._show_timing()
 
     def _task_words(self) -> str:
@@ -247,7 +260,12 @@ class LiveScreen(Screen[None]):
 
     def _on_BatchStarted(self, e: BatchStarted) -> None:
         # Which documents the model is on now: a batch is scored together, so the bars move a batch at a time
-        self._in_flight(f"scoring {in_flight_words(e.first, e.last)} of {e.overall_total}")
+        self.batch_words = f"scoring {in_flight_words(e.first, e.last)} of {e.overall_total}"
+        self._in_flight(self.batch_words)
+
+    def _on_ServerStatus(self, e: ServerStatus) -> None:
+        words = server_words(e.in_flight, e.retries, e.alive, e.replicas)
+        self._in_flight(f"{self.batch_words} · {words}" if e.in_flight else f"server: {words}")
 
     def _in_flight(self, text: str = "") -> None:
         for label in self.query("#in-flight").results(Label):  # none before the screen is first shown

@@ -36,7 +36,7 @@ from core.mmlu.subjects import CATEGORIES, CATEGORY_OF, DEFAULT_SUBJECTS, pretty
 from core.tasks import DEFAULT_TASK
 
 from ..format import metric_short, state_mark
-from ..messages import DataSubjects, StartRuns, WarmupDone
+from ..messages import DataSubjects, ServerChecked, StartRuns, WarmupDone
 
 SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 OTHER = "other subjects"  # the group of a data file's subjects that are not MMLU's
@@ -118,14 +118,32 @@ class SetupScreen(Screen[None]):
                 yield Input(
                     assets.DEFAULT_MODEL, placeholder="alias, org/name, folder or .gguf", id="model-input", compact=True
                 )
-                yield Label("Device", classes="section")
-                yield RadioSet(RadioButton("cpu", value=True, name="cpu"), id="device")
-                yield Static("detecting devices...", id="device-note", classes="note")
-                yield Label("dtype", classes="section")
-                yield RadioSet(*[RadioButton(SHORT.get(d, d), value=d == "auto", name=d) for d in DTYPES], id="dtype")
-                yield Label("Quantization", classes="section")
-                yield RadioSet(*[RadioButton(q, value=q == "none", name=q) for q in QUANTS], id="quant")
-                yield Static("", id="quant-note", classes="note")
+                with Horizontal(id="backend-row", classes="field-row"):  # where the model runs
+                    yield RadioSet(
+                        RadioButton("PyTorch", value=True, name="transformers"),  # transformers on PyTorch
+                        RadioButton("llama.cpp", name="llamacpp"),
+                        RadioButton("server", name="openai"),
+                        id="backend",
+                        compact=True,
+                    )
+                with Horizontal(id="url-row", classes="field-row"):
+                    yield Label("url    ", classes="field-label")
+                    yield Input(placeholder="http://127.0.0.1:8000/v1 (enter checks it)", id="base-url", compact=True)
+                yield Static("", id="backend-note", classes="note")
+                yield Label("Device", classes="section local-only")
+                yield RadioSet(RadioButton("cpu", value=True, name="cpu"), id="device", classes="local-only")
+                yield Static("detecting devices...", id="device-note", classes="note local-only")
+                yield Label("dtype", classes="section torch-only")
+                yield RadioSet(
+                    *[RadioButton(SHORT.get(d, d), value=d == "auto", name=d) for d in DTYPES],
+                    id="dtype",
+                    classes="torch-only",
+                )
+                yield Label("Quantization", classes="section torch-only")
+                yield RadioSet(
+                    *[RadioButton(q, value=q == "none", name=q) for q in QUANTS], id="quant", classes="torch-only"
+                )
+                yield Static("", id="quant-note", classes="note torch-only")
                 yield Label("Options", classes="section")
                 with Horizontal(id="numbers"):  # labelled, so that a typed value still says what it is
                     yield Label("shots ", classes="field-label")
@@ -158,6 +176,7 @@ class SetupScreen(Screen[None]):
         self.title = "llm-tui"
         self.sub_title = "setup"
         self._recall()
+        self._backend_changed()
         self._fill_models()
         self._fill_tasks()
         self._fill_subjects()
@@ -186,7 +205,8 @@ class SetupScreen(Screen[None]):
         for field_id, value in (("#limit", last.limit), ("#shots", last.shots)):
             if value is not None:
                 self.query_one(field_id, Input).value = str(value)
-        for radio_id, name in (("#dtype", last.dtype), ("#quant", last.quant)):
+        self.query_one("#base-url", Input).value = last.base_url
+        for radio_id, name in (("#dtype", last.dtype), ("#quant", last.quant), ("#backend", last.backend)):
             for button in self.query_one(radio_id, RadioSet).query(RadioButton):
                 if button.name == name:
                     button.value = True
@@ -254,6 +274,73 @@ class SetupScreen(Screen[None]):
         if info is not None:
             bf16 = ", native bf16" if info.bf16 else ""
             self.query_one("#device-note", Static).update(f"{info.label}, {human_bytes(info.memory_bytes)}{bf16}")
+
+    # -- backend -----------------------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        return self._pressed("#backend", "transformers")
+
+    @on(RadioSet.Changed, "#backend")
+    def _backend_changed(self) -> None:
+        """Only what applies shows: device, dtype and quantization for transformers; the device for llama.cpp (a
+        GGUF keeps its own quantization); the server's address for a server."""
+        from core.backends.llamacpp import available
+
+        backend = self.backend
+        left = self.query_one("#setup-left")
+        left.set_class(backend != "transformers", "-no-torch")
+        left.set_class(backend == "openai", "-server")
+        missing = available()
+        llama = next(b for b in self.query_one("#backend", RadioSet).query(RadioButton) if b.name == "llamacpp")
+        llama.disabled = missing is not None and backend != "llamacpp"
+        note = self.query_one("#backend-note", Static)
+        if backend == "openai":
+            note.update("the model field names the served model (empty: the server's only one)")
+        elif missing is not None:
+            note.update(f"llama.cpp: {escape(missing)}")
+        else:
+            note.update("")
+        note.display = bool(str(note.render()).strip())
+
+    @on(Input.Submitted, "#base-url")
+    def _check_server(self) -> None:
+        url = self.query_one("#base-url", Input).value.strip()
+        if not url:
+            self.notify("type the server's address first, e.g. http://127.0.0.1:8000/v1", severity="warning")
+            return
+        self.query_one("#backend-note", Static).update(f"asking {escape(url)} for its models...")
+        self.query_one("#backend-note", Static).display = True
+        self.check_server(url)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="server-check")
+    def check_server(self, url: str) -> None:
+        from core.backends.server import ServerClient, ServerSpec
+        from core.errors import LlmTuiError
+
+        try:
+            client = ServerClient(ServerSpec(tuple(u.strip() for u in url.split(",") if u.strip()), retries=0,
+                                             timeout_s=10.0))  # fmt: skip
+            try:
+                served = client.models()
+            finally:
+                client.close()
+        except LlmTuiError as exc:
+            self.post_message(ServerChecked(url, [], str(exc)))
+            return
+        self.post_message(ServerChecked(url, served, None))
+
+    @on(ServerChecked)
+    def _server_checked(self, message: ServerChecked) -> None:
+        note = self.query_one("#backend-note", Static)
+        note.display = True
+        if message.error is not None:
+            note.update(f"[red]{escape(message.error)}[/]")
+            return
+        models = ", ".join(message.models[:4]) + (f" (+{len(message.models) - 4})" if len(message.models) > 4 else "")
+        note.update(f"[green]server answers[/]: {escape(models or 'no model listed')}")
+        box = self.query_one("#model-input", Input)
+        if message.models and box.value.strip() not in message.models:
+            box.value = message.models[0]  # the served model, so that the run asks for one the server has
 
     @on(RadioSet.Changed, "#device")
     def _device_changed(self) -> None:
@@ -508,6 +595,17 @@ class SetupScreen(Screen[None]):
         button = self.query_one(selector, RadioSet).pressed_button
         return str(button.name) if button is not None and button.name else default
 
+    def backend_fields(self) -> dict[str, Any]:
+        """The EvalConfig fields of the chosen backend; dtype and quantization belong to transformers only."""
+        backend = self.backend
+        if backend == "transformers":
+            return {"backend": backend}
+        fields: dict[str, Any] = {"backend": backend, "dtype": "auto", "quant": "none", "chat_template": False}
+        if backend == "openai":
+            fields["base_url"] = self.query_one("#base-url", Input).value.strip() or None
+            fields["device"] = "auto"
+        return fields
+
     def build_configs(self) -> list[EvalConfig]:
         """One configuration per (model, task), models in queue order, each model's tasks in list order."""
         app: Any = self.app
@@ -525,14 +623,15 @@ class SetupScreen(Screen[None]):
                     from core.models import describe_spec
 
                     out = str(Path(output) / describe_spec(spec).slug / task)
-                configs.append(EvalConfig(
+                fields: dict[str, Any] = dict(
                     model=spec, task=task, subsets=",".join(subjects) if task == SUBJECT_TASK else None,
                     device=self.selected_device, dtype=self._pressed("#dtype", "auto"),
                     quant=self._pressed("#quant", "none"), shots=self._int("#shots"), limit=self._int("#limit"),
                     chat_template=self.query_one("#chat-template", Checkbox).value, output=out,
                     data=self.query_one("#data", Input).value.strip() or "bundled",
                     runs_dir=app.settings.runs_dir, cache_dir=app.settings.cache_dir,
-                ))  # fmt: skip
+                )  # fmt: skip
+                configs.append(EvalConfig(**{**fields, **self.backend_fields()}))
         return configs
 
     def action_start(self) -> None:
@@ -572,6 +671,7 @@ class SetupScreen(Screen[None]):
             SetupMemory(
                 model=configs[0].model, tasks=self.chosen_tasks, subjects=sorted(self.selected),
                 limit=limit, shots=shots, dtype=self._pressed("#dtype", "auto"), quant=self._pressed("#quant", "none"),
+                backend=self.backend, base_url=self.query_one("#base-url", Input).value.strip(),
             )
         )  # fmt: skip
         self.queue.clear()
