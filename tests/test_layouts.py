@@ -78,8 +78,7 @@ async def test_setup_shows_the_model_tasks_subjects_and_start(size):
         assert box.region.right <= left.scrollable_content_region.right
         assert len(str(box.label)) + 4 <= box.region.width
         for button in screen.query("#backend RadioButton"):  # where the model runs: every choice whole
-            assert button.region.right <= left.scrollable_content_region.right, button.label
-            assert len(str(button.label)) + 4 <= button.region.width
+            assert button.region.x + 4 + len(str(button.label)) <= left.scrollable_content_region.right, button.label
         if size != (80, 24):  # from 100x30 up the whole form shows without scrolling
             assert left.max_scroll_y == 0 and screen.query_one("#queue").region.bottom <= left.region.bottom
 
