@@ -31,24 +31,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SERVE = """
-import signal, sys
-import xllamacpp as xlc
-p = xlc.CommonParams()
-p.model.path = sys.argv[1]
-p.model_alias = {sys.argv[3]}
-p.n_ctx = 4096
-p.n_parallel = 1
-p.cpuparams.n_threads = int(sys.argv[4])
-p.cpuparams_batch.n_threads = int(sys.argv[4])
-p.hostnames = ["127.0.0.1"]
-p.port = int(sys.argv[2])
-p.verbosity = -1
-server = xlc.Server(p)
-print("ready", flush=True)
-signal.sigwait({signal.SIGTERM, signal.SIGINT})
-"""
-
 PROMPT = "Write a long, detailed story about a lighthouse keeper who finds a message in a bottle."
 
 
@@ -62,8 +44,9 @@ def start_server(gguf: Path, name: str, threads: int) -> tuple[subprocess.Popen,
     import httpx
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(gguf), str(port), name, str(threads)],
-                            stdout=subprocess.DEVNULL)  # fmt: skip
+    cmd = [sys.executable, "-m", "core.backends.llamacpp_server", str(gguf), str(port), "--name", name,
+           "--parallel", "1", "--threads", str(threads)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:

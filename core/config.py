@@ -39,6 +39,7 @@ class EvalConfig:
     runs_dir: str = "runs"
     cache_dir: str | None = None
     trust_remote_code: bool = False
+    device_map: str | None = None  # transformers on CUDA: "auto" spreads the layers over the local GPUs
     backend: str = "transformers"  # transformers, llamacpp (a GGUF in-process) or openai (a server)
     base_url: str | None = None  # openai: the server's address; several, comma-separated, are replicas of one model
     api_key_env: str | None = None  # openai: the environment variable holding the API key (the key is never saved)
@@ -81,6 +82,8 @@ class EvalConfig:
                 raise UserInputError(
                     f"--backend {self.backend}: prompts are sent as text; --chat-template is for --backend transformers"
                 )
+        if self.device_map is not None and self.backend != "transformers":
+            raise UserInputError("--device-map is for --backend transformers; a server places the model itself")
         if self.backend == "llamacpp" and self.device not in ("auto", "cpu"):
             raise UserInputError("--backend llamacpp runs on the CPU here (the CPU wheel); use --device cpu")
 

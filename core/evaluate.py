@@ -169,6 +169,11 @@ class _Evaluation:
         source = describe_spec(cfg.model) if cfg.backend != "openai" else None
         if cfg.backend == "transformers":
             device = resolve_device(cfg.device)
+            if cfg.device_map is not None and not device.startswith("cuda"):
+                raise UserInputError(
+                    f"--device-map {cfg.device_map} spreads a model over local GPUs; this run's device is {device} "
+                    "(drop --device-map, or run on a CUDA machine)"
+                )
             dtype = resolve_dtype(cfg.dtype, device)
             check_combination(device, dtype, cfg.quant)
         else:
@@ -356,10 +361,11 @@ class _Evaluation:
             return loaded
         if self.models is not None:
             loaded = self.models.load(
-                *key, cache=cache, trust_remote_code=cfg.trust_remote_code, emit=self.emit, cancel=self.cancel
-            )
+                *key, cache=cache, trust_remote_code=cfg.trust_remote_code, emit=self.emit, cancel=self.cancel,
+                device_map=cfg.device_map,
+            )  # fmt: skip
         else:
-            loaded = load_model(*key, cache, cfg.trust_remote_code, self.emit, self.cancel)
+            loaded = load_model(*key, cache, cfg.trust_remote_code, self.emit, self.cancel, cfg.device_map)
         self.emit(ModelLoaded(cfg.model, loaded.info))
         return loaded
 

@@ -328,14 +328,23 @@ def load_model(
     trust_remote_code: bool = False,
     emit: Callable[[Event], None] | None = None,
     cancel: threading.Event | None = None,
+    device_map: str | None = None,
 ) -> LoadedModel:
-    """Resolve a spec, refuse impossible combinations before loading, then load model and tokenizer."""
+    """Resolve a spec, refuse impossible combinations before loading, then load model and tokenizer.
+
+    ``device_map="auto"``: the layers spread over the local GPUs by accelerate (a model too big for one); inputs
+    go to the first GPU and accelerate's hooks move activations between them."""
     from .locations import cache_dir
 
     cache = cache or cache_dir()
     say = emit or (lambda _e: None)
     source = describe_spec(spec)
     device = resolve_device(device)
+    if device_map is not None and (device_map != "auto" or not device.startswith("cuda")):
+        raise UserInputError(
+            f"--device-map {device_map}: spreads a model over local GPUs (use --device-map auto with CUDA); "
+            f"this run's device is {device}"
+        )
     dtype = resolve_dtype(dtype, device)
     check_combination(device, dtype, quant)
     started = time.perf_counter()
@@ -394,6 +403,8 @@ def load_model(
         kwargs["device_map"] = {"": device}
     elif device != "cpu":
         kwargs["device_map"] = {"": device}
+    if device_map == "auto":
+        kwargs["device_map"] = "auto"
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             folder, trust_remote_code=trust_remote_code, local_files_only=kwargs.get("local_files_only", False)

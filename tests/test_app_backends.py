@@ -97,5 +97,6 @@ async def test_the_chat_talks_to_a_server(tmp_path, tiny_model, monkeypatch):
             assert chat.session.turns[0].reply == "Hello, Alice! How can I help?"
             notes = " ".join(str(w.render()) for w in chat.query(".chat-note"))
             assert "on the server" in notes
-            assert "TTFT" in str(chat.query_one("#chat-status").render())
+            status = str(chat.query_one("#chat-status").render())
+            assert "TTFT" in status and "server: 0 in flight, 0 retries" in status
             assert str(tiny_model) not in app.settings.recent_models  # a served name is no model to offer again

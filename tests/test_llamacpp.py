@@ -27,24 +27,6 @@ from tui.cli import main
 pytestmark = [pytest.mark.slow, pytest.mark.llamacpp]
 pytest.importorskip("xllamacpp", reason="the [llamacpp] extra is not installed")
 
-SERVE = """
-import signal, sys
-import xllamacpp as xlc
-p = xlc.CommonParams()
-p.model.path = sys.argv[1]
-p.model_alias = {"smollm2-135m-instruct"}  # a set of names; an llm-tui alias, so chat finds its tokenizer
-p.n_ctx = 4096
-p.n_parallel = 2
-p.cpuparams.n_threads = 2
-p.cpuparams_batch.n_threads = 2
-p.hostnames = ["127.0.0.1"]
-p.port = int(sys.argv[2])
-p.verbosity = -1
-server = xlc.Server(p)
-print("ready", flush=True)
-signal.sigwait({signal.SIGTERM, signal.SIGINT})
-"""
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -60,7 +42,8 @@ def gguf() -> Path:
 def start_server(gguf: Path) -> tuple[subprocess.Popen, str]:
     """A llama.cpp server process on 127.0.0.1, once /health answers."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(gguf), str(port)], stdout=subprocess.DEVNULL)
+    cmd = [sys.executable, "-m", "core.backends.llamacpp_server", str(gguf), str(port), "--threads", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -142,6 +125,32 @@ def test_gsm8k_generates_on_the_server_and_arc_is_refused_with_the_reason(capsys
         assert not (tmp_path / "arc").exists()
 
 
+def run_losing_a_replica(url: str, gguf: Path, run: Path, args: list[str], after: int) -> tuple[int, str, int]:
+    """`llm-tui --batch` on ``url`` and a second llama.cpp server of ``gguf`` as replicas; the second is SIGKILLed
+    (no goodbye) once ``after`` documents are journaled. The command's exit code and output, and the journal's
+    lines at the kill."""
+    doomed, doomed_url = start_server(gguf)
+    cli = [sys.executable, "-m", "tui.cli", "--batch", "--base-url", url, "--base-url", doomed_url, *args,
+           "--output", str(run)]  # fmt: skip
+    proc = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))  # fmt: skip
+    journal = run / QUESTIONS
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if journal.exists() and journal.read_bytes().count(b"\n") >= after:
+                break
+            time.sleep(0.05)  # watching another process's journal grow
+        doomed.kill()
+        doomed.wait()
+        at_kill = journal.read_bytes().count(b"\n") if journal.exists() else 0
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if doomed.poll() is None:
+            stop_server(doomed)
+    return proc.returncode, out, at_kill
+
+
 def test_two_replicas_share_a_run_one_killed_midway_and_predictions_match(capsys, gguf, llama_server, tmp_path):
     """The same 24 MMLU questions: one server; two replicas of it, one SIGKILLed once 8 are journaled; and
     llama.cpp in-process. Each document once, the same predictions all three ways."""
@@ -150,25 +159,9 @@ def test_two_replicas_share_a_run_one_killed_midway_and_predictions_match(capsys
     assert code == 0, err
     code, err = _run(capsys, "--backend", "llamacpp", *args, "--output", str(tmp_path / "inproc"))
     assert code == 0, err
-    doomed, doomed_url = start_server(gguf)
     run = tmp_path / "two"
-    cli = [sys.executable, "-m", "tui.cli", "--batch", "--base-url", llama_server, "--base-url", doomed_url, *args,
-           "--output", str(run)]  # fmt: skip
-    proc = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"))  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:
-            if (run / QUESTIONS).exists() and (run / QUESTIONS).read_bytes().count(b"\n") >= 8:
-                break
-            time.sleep(0.05)  # watching another process's journal grow
-        doomed.kill()  # as a crash: no goodbye
-        doomed.wait()
-        at_kill = (run / QUESTIONS).read_bytes().count(b"\n") if (run / QUESTIONS).exists() else 0
-        err, _ = proc.communicate(timeout=300)
-    finally:
-        stop_server(doomed) if doomed.poll() is None else None
-    assert proc.returncode == 0, err
+    code, err, at_kill = run_losing_a_replica(llama_server, gguf, run, args, after=8)
+    assert code == 0, err
     assert 8 <= at_kill < 24  # killed midway
     assert "stopped answering" in err or "retrying" in err  # the hand-over was said
     one, two, inproc = _records(tmp_path / "one"), _records(run), _records(tmp_path / "inproc")

@@ -39,6 +39,16 @@ def requests(task: str, data: Path, subsets: str | None = None) -> dict[tuple[st
     return {(d.subset, d.doc_id): p.task.build(d, [], None) for docs in p.docs.values() for d in docs}
 
 
+def assert_exact_letters(run_dir: Path, mmlu_file: Path) -> None:
+    """All 28 documents journaled once, each letter's score the server's log-probability for it."""
+    records = journal(run_dir)
+    assert len(records) == 28 and len(set(keys(records))) == 28
+    built = requests("mmlu", mmlu_file, ALL)
+    for r in records:
+        context = built[(r["subset"], r["doc_id"])].contexts[0]
+        assert r["scores"] == pytest.approx(expected_letter_logliks(context), abs=1e-6)
+
+
 def documents_sent(server: FakeServer) -> int:
     return sum(1 for _, prompt in server.seen if prompt != PROBE)
 
@@ -52,12 +62,7 @@ def test_mmlu_through_a_server_scores_the_letters_exactly(capsys, mmlu_file, tmp
         code, out, err = run(capsys, "--base-url", server.url, "--data", str(mmlu_file), "--subjects", ALL,
                              "--output", str(tmp_path / "run"))  # fmt: skip
     assert code == 0, err
-    records = journal(tmp_path / "run")
-    assert len(records) == 28 and len(set(keys(records))) == 28
-    built = requests("mmlu", mmlu_file, ALL)
-    for r in records:
-        context = built[(r["subset"], r["doc_id"])].contexts[0]
-        assert r["scores"] == pytest.approx(expected_letter_logliks(context), abs=1e-6)
+    assert_exact_letters(tmp_path / "run", mmlu_file)
     results = json.loads((tmp_path / "run" / RESULTS).read_text())
     assert results["identity"]["backend"] == "openai" and results["identity"]["model"] == "fake-model"
     assert results["identity"]["device"] == "server" and results["config"]["base_url"] == server.url
@@ -94,12 +99,7 @@ def test_faults_are_retried_and_each_document_is_journaled_once(capsys, mmlu_fil
         answered = len(server.seen)
         assert server.count >= 30 + len(faults)  # every scripted fault was met (and retried)
     assert code == 0, err
-    records = journal(tmp_path / "run")
-    assert len(records) == 28 and len(set(keys(records))) == 28
-    built = requests("mmlu", mmlu_file, ALL)
-    for r in records:
-        context = built[(r["subset"], r["doc_id"])].contexts[0]
-        assert r["scores"] == pytest.approx(expected_letter_logliks(context), abs=1e-6)
+    assert_exact_letters(tmp_path / "run", mmlu_file)
     assert answered >= 28
     assert "retrying" in out + err  # the retries are said, not hidden
 
@@ -267,3 +267,15 @@ def test_without_the_llamacpp_extra_the_backend_says_how_to_install_it(
     code, _, err = run(capsys, "--model", str(tiny_model), "--data", str(mmlu_file), "--subjects", "virology",
                        "--limit", "2", "--output", str(tmp_path / "hf"))  # fmt: skip
     assert code == 0, err
+
+
+def test_device_map_auto_is_for_cuda_and_for_transformers(capsys, mmlu_file, tmp_path):
+    """--device-map auto (layers over local GPUs) cannot be tried here (no GPU): it is refused on the CPU with the
+    reason, and with a server, before anything is made."""
+    code, _, err = run(capsys, "--device-map", "auto", "--device", "cpu", "--data", str(mmlu_file), "--subjects",
+                       "virology", "--output", str(tmp_path / "run"))  # fmt: skip
+    assert code == 2 and "spreads a model over local GPUs" in one_error_line(err)
+    code, _, err = run(capsys, "--device-map", "auto", "--base-url", "http://127.0.0.1:9/v1", "--data",
+                       str(mmlu_file), "--output", str(tmp_path / "run"))  # fmt: skip
+    assert code == 2 and "--device-map is for --backend transformers" in one_error_line(err)
+    assert not (tmp_path / "run").exists()

@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-from test_llamacpp import start_server, stop_server
+from test_llamacpp import _records, _run, run_losing_a_replica
 from vllm_server import VllmServer
 
 from core import assets
 from core.locations import cache_dir
 from core.models import convert_gguf
 from core.runs import QUESTIONS
-from tui.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 NAME = "smollm2-135m-instruct"  # served under llm-tui's alias, so a chat finds the tokenizer
@@ -45,16 +40,6 @@ def vllm(tmp_path_factory):
         yield server
     finally:
         server.stop()
-
-
-def _run(capsys, *args: str) -> tuple[int, str]:
-    code = main(["--batch", *args])
-    return code, capsys.readouterr().err
-
-
-def _records(run: Path) -> dict[tuple[str, int], dict]:
-    rows = [json.loads(x) for x in (run / QUESTIONS).read_text().splitlines()]
-    return {(r["subset"], r["doc_id"]): r for r in rows}
 
 
 def test_arc_over_vllm_agrees_with_transformers_at_the_same_dtype(capsys, vllm, tmp_path, monkeypatch):
@@ -92,27 +77,10 @@ def test_mmlu_and_a_chat_script_over_vllm(capsys, vllm, tmp_path):
 
 def test_a_run_shared_by_vllm_and_a_llama_cpp_server_survives_losing_one(capsys, vllm, tmp_path):
     gguf = assets.ensure(NAME, cache_dir(None))
-    doomed, doomed_url = start_server(gguf)  # the same model in llama.cpp, under the same name
-    run = tmp_path / "shared"
-    cli = [sys.executable, "-m", "tui.cli", "--batch", "--base-url", vllm.url, "--base-url", doomed_url,
-           "--subjects", "astronomy", "--limit", "30", "--concurrency", "1", "--batch-size", "2",
-           "--output", str(run)]  # fmt: skip
-    proc = subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"))  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:
-            if (run / QUESTIONS).exists() and (run / QUESTIONS).read_bytes().count(b"\n") >= 6:
-                break
-            time.sleep(0.05)  # watching another process's journal grow
-        doomed.kill()
-        doomed.wait()
-        at_kill = (run / QUESTIONS).read_bytes().count(b"\n") if (run / QUESTIONS).exists() else 0
-        out, _ = proc.communicate(timeout=600)
-    finally:
-        if doomed.poll() is None:
-            stop_server(doomed)
-    assert proc.returncode == 0, out
+    run = tmp_path / "shared"  # vLLM and the same model in llama.cpp, under the same name; llama.cpp is lost
+    args = ["--subjects", "astronomy", "--limit", "30", "--concurrency", "1", "--batch-size", "2"]
+    code, out, at_kill = run_losing_a_replica(vllm.url, gguf, run, args, after=6)
+    assert code == 0, out
     assert 6 <= at_kill < 30
     lines = (run / QUESTIONS).read_text().splitlines()
     assert len(lines) == len(_records(run)) == 30  # each document once

@@ -183,6 +183,7 @@ def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
                     runs_dir=ns.runs_dir,
                     cache_dir=ns.cache_dir,
                     trust_remote_code=ns.trust_remote_code,
+                    device_map=ns.device_map,
                     **backend,
                 )  # fmt: skip
             )

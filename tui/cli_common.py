@@ -37,6 +37,11 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="default auto: bfloat16 on CUDA/bf16 CPUs, float16 on mps, else float32",
     )
     p.add_argument("--quant", default="none", choices=QUANTS, help="bitsandbytes quantization (4bit = NF4)")
+    p.add_argument(
+        "--device-map",
+        choices=("auto",),
+        help="auto: spread the model's layers over the local GPUs (a model too big for one; CUDA only)",
+    )
     p.add_argument("--cache-dir", help="asset and converted-model cache (default $LLM_TUI_CACHE or ~/.cache/llm-tui)")
     p.add_argument(
         "--trust-remote-code",

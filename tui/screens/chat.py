@@ -22,7 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from core.events import Event
 
-from ..format import keep_line_breaks, model_name, where_model_runs
+from ..format import keep_line_breaks, model_name, server_words, where_model_runs
 
 CHAT_GROUP = "chat"
 
@@ -132,6 +132,15 @@ class ChatScreen(Screen[None]):
             )
             if st["summary"]:
                 text += f" · summary of {st['summarized_messages']} messages"
+            client = getattr(s.loaded, "client", None)
+            if client is not None:  # llama.cpp or a server: say which, and for a server its requests and retries
+                stats = client.stats()
+                alive = sum(1 for _, up in stats.replicas if up)
+                text += " · " + (
+                    "llama.cpp"
+                    if client.label == "llamacpp"
+                    else "server: " + server_words(stats.in_flight, stats.retries, alive, len(stats.replicas))
+                )
         self.query_one("#chat-status", Static).update(text)
 
     def _model_choice(self) -> dict[str, str]:
