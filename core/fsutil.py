@@ -191,3 +191,49 @@ def exclusive(
         with contextlib.suppress(OSError):
             info.unlink()
         lock.release()
+
+
+def append_lines(path: str | os.PathLike[str], lines: list[str], what: str) -> None:
+    """Append whole lines to a journal and fsync them: a crash tears at most the last line, which
+    ``read_journal_bytes`` repairs."""
+    blob = "".join(line + "\n" for line in lines).encode("utf-8")
+    try:
+        with Path(path).open("ab") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        raise fs_error(exc, path, what) from None
+
+
+def read_journal_bytes(path: Path, repair: bool, consequence: str) -> tuple[bytes, list[str]]:
+    """A JSON-lines journal's bytes with a torn last line (an interrupted write) cut off, kept in ``.torn`` and
+    said in a notice ending with ``consequence``; ``repair`` also fixes the file. A last record that only lacks
+    its newline is kept."""
+    import json
+
+    notices: list[str] = []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        torn = data[cut:]
+        try:
+            json.loads(torn)
+            fixed = data + b"\n"
+        except ValueError:
+            fixed = data[:cut]
+            if repair:
+                with path.with_name(path.name + ".torn").open("ab") as f:
+                    f.write(torn + b"\n")
+            notices.append(
+                f"{path.name}: repaired a torn last line ({len(torn)} bytes, an interrupted write); {consequence}"
+            )
+        if repair:
+            with path.open("r+b") as f:
+                f.truncate(cut)
+                f.seek(cut)
+                f.write(fixed[cut:])
+                f.flush()
+                os.fsync(f.fileno())
+        data = fixed
+    return data, notices

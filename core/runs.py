@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import UserInputError
-from .fsutil import LOCK_NAME, atomic_write_text, ensure_writable_dir, exclusive, fs_error
+from .fsutil import (
+    LOCK_NAME,
+    append_lines,
+    atomic_write_text,
+    ensure_writable_dir,
+    exclusive,
+    fs_error,
+    read_journal_bytes,
+)
 from .schema import RUN_FORMAT, RUN_FORMAT_V1, DocRecord, RunIdentity, RunResults, parse_record, parse_results
 
 RESULTS = "results.json"
@@ -70,33 +77,9 @@ def read_records(
     path: Path, repair: bool = True, fmt: str = RUN_FORMAT
 ) -> tuple[dict[RecordKey, DocRecord], list[str]]:
     """Records of a journal, keyed by (subset, doc_id). A torn last line is cut off (kept in .torn)."""
-    notices: list[str] = []
     if not path.exists():
-        return {}, notices
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        torn = data[cut:]
-        try:
-            json.loads(torn)
-            fixed = data + b"\n"  # a complete record that only lacks its newline
-        except ValueError:
-            fixed = data[:cut]
-            if repair:
-                with path.with_name(path.name + ".torn").open("ab") as f:
-                    f.write(torn + b"\n")
-            notices.append(
-                f"{path.name}: repaired a torn last line ({len(torn)} bytes, an interrupted write); "
-                "that question will be asked again"
-            )
-        if repair:
-            with path.open("r+b") as f:
-                f.truncate(cut)
-                f.seek(cut)
-                f.write(fixed[cut:])
-                f.flush()
-                os.fsync(f.fileno())
-        data = fixed
+        return {}, []
+    data, notices = read_journal_bytes(path, repair, "that question will be asked again")
     records: dict[RecordKey, DocRecord] = {}
     kept: list[str] = []
     duplicates: list[str] = []
@@ -204,14 +187,7 @@ class RunStore:
     def append(self, records: list[DocRecord]) -> None:
         if not records:
             return
-        blob = "".join(dump_record(r) + "\n" for r in records).encode("utf-8")
-        try:
-            with self.questions_path.open("ab") as f:
-                f.write(blob)
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:  # a torn last line at worst: repaired when the run is resumed
-            raise fs_error(exc, self.questions_path, "--output folder") from None
+        append_lines(self.questions_path, [dump_record(r) for r in records], "--output folder")
 
     def discard(self) -> None:
         """Remove a run that holds no answers (its results.json and an empty journal), release it, and remove the
