@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -54,6 +53,7 @@ class FakeServer:
         self.max_requests = max_requests
         self.slow_s = slow_s
         self.count = 0
+        self.stopping = threading.Event()  # set by stop(): a held-back answer goes at once
         self.seen: list[tuple[str, Any]] = []  # (path, prompt) per answered request
         self.auth: list[str | None] = []
         self.lock = threading.Lock()
@@ -85,6 +85,7 @@ class FakeServer:
         self.stop()
 
     def stop(self) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -121,8 +122,8 @@ class FakeServer:
         if fault == "json":
             self._send(h, 200, b'{"choices": [ {"text": ')
             return
-        if fault == "slow":
-            time.sleep(self.slow_s)
+        if fault == "slow":  # the scripted fault itself: an answer later than the client's timeout
+            self.stopping.wait(self.slow_s)
         if fault == "cut":
             h.send_response(200)
             h.send_header("Content-Type", "application/json")

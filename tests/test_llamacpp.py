@@ -12,12 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from cli_helpers import one_error_line
+from cli_helpers import one_error_line, wait_for_journal, wait_for_output
 
 from core import assets
 from core.locations import cache_dir
@@ -40,22 +39,16 @@ def gguf() -> Path:
 
 
 def start_server(gguf: Path) -> tuple[subprocess.Popen, str]:
-    """A llama.cpp server process on 127.0.0.1, once /health answers."""
+    """A llama.cpp server process on 127.0.0.1, once it says it serves (after the model loaded) and /health agrees."""
     port = _free_port()
     cmd = [sys.executable, "-m", "core.backends.llamacpp_server", str(gguf), str(port), "--threads", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not wait_for_output(proc, "serving ", timeout=120):
+        stop_server(proc)
+        raise AssertionError("the llama.cpp server did not start within 120 s")
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url + "/v1"
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, "the llama.cpp server exited"
-        time.sleep(0.2)  # a process starting, not a UI: polled until /health answers
-    stop_server(proc)
-    raise AssertionError("the llama.cpp server did not answer /health in 120 s")
+    assert httpx.get(url + "/health", timeout=10).status_code == 200
+    return proc, url + "/v1"
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -136,11 +129,7 @@ def run_losing_a_replica(url: str, gguf: Path, run: Path, args: list[str], after
                             env=dict(os.environ, OMP_NUM_THREADS="1"))  # fmt: skip
     journal = run / QUESTIONS
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:
-            if journal.exists() and journal.read_bytes().count(b"\n") >= after:
-                break
-            time.sleep(0.05)  # watching another process's journal grow
+        wait_for_journal(proc, journal, after)
         doomed.kill()
         doomed.wait()
         at_kill = journal.read_bytes().count(b"\n") if journal.exists() else 0

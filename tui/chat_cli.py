@@ -267,7 +267,7 @@ def _run_batch(ns: argparse.Namespace) -> int:
     from core.chat.store import ChatStore
     from core.errors import UserInputError
     from core.fsutil import ensure_writable_file
-    from core.models import describe_spec, load_model
+    from core.models import describe_spec
 
     if not ns.script or not ns.output:
         raise UserInputError("--batch needs --script FILE and --output OUT.json")
@@ -292,16 +292,13 @@ def _run_batch(ns: argparse.Namespace) -> int:
         cache = Path(ns.cache_dir).expanduser() if ns.cache_dir else None
 
         def load(spec: str) -> Any:  # the first model, and a /model line's (same backend, device, dtype, quant)
-            if backend["backend"] == "transformers":
-                return load_model(spec, ns.device, ns.dtype, ns.quant, cache, ns.trust_remote_code, render, cancel)
-            from core.chat.remote import connect_remote
-            from core.events import Notice
+            from core.chat.remote import open_chat_model
             from core.locations import cache_dir
 
-            return connect_remote(
-                backend["backend"], spec, cache_dir(cache), base_url=backend["base_url"],
-                api_key_env=ns.api_key_env, tokenizer=ns.tokenizer, concurrency=ns.concurrency or 2,
-                on_notice=lambda message: render(Notice(message, "warning")),
+            return open_chat_model(
+                backend["backend"], spec, cache_dir(cache), device=ns.device, dtype=ns.dtype, quant=ns.quant,
+                trust_remote_code=ns.trust_remote_code, base_url=backend["base_url"], api_key_env=ns.api_key_env,
+                tokenizer=ns.tokenizer, concurrency=ns.concurrency or 2, emit=render, cancel=cancel,
             )  # fmt: skip
 
         loaded = load(ns.model or "")

@@ -70,7 +70,7 @@ def _answer(ns: argparse.Namespace) -> int:
     from core.errors import UserInputError
     from core.fsutil import check_writable_dir
     from core.locations import cache_dir
-    from core.models import describe_spec, load_model
+    from core.models import describe_spec
     from core.mtbench import (
         AnswerFinished,
         AnswerStarted,
@@ -96,13 +96,13 @@ def _answer(ns: argparse.Namespace) -> int:
     cancel = threading.Event()
     restore = install_stop_signals(cancel, "stopping after the reply in flight; finished answers are saved")
     try:
-        if backend["backend"] == "transformers":
-            loaded: Any = load_model(spec, ns.device, ns.dtype, ns.quant, cache, ns.trust_remote_code, None, cancel)
-        else:
-            from core.chat.remote import connect_remote
+        from core.chat.remote import open_chat_model
 
-            loaded = connect_remote(backend["backend"], spec, cache, base_url=backend["base_url"],
-                                    api_key_env=ns.api_key_env, tokenizer=ns.tokenizer)  # fmt: skip
+        loaded = open_chat_model(
+            backend["backend"], spec, cache, device=ns.device, dtype=ns.dtype, quant=ns.quant,
+            trust_remote_code=ns.trust_remote_code, base_url=backend["base_url"], api_key_env=ns.api_key_env,
+            tokenizer=ns.tokenizer, concurrency=ns.concurrency or 2, cancel=cancel,
+        )  # fmt: skip
         history = ns.history == "on"
         model_id = ns.model_id or model_id_for(loaded.source.spec, history)
         console.print(f"{escape(model_id)}: {len(questions)} questions, history {ns.history}, "

@@ -30,10 +30,11 @@ class GenerationResult:
     ttft_s: float | None
     tokens_per_s: float | None  # decode speed: (tokens - 1) / (last token time - first token time)
     total_s: float
+    token_count: int | None = None  # generated elsewhere (a server): its count; the ids are then not known
 
     @property
     def new_tokens(self) -> int:
-        return len(self.token_ids)
+        return self.token_count if self.token_count is not None else len(self.token_ids)
 
     @property
     def stopped(self) -> bool:

@@ -130,12 +130,17 @@ class RemoteModel:
             finish = "stopped"
         elif cut is not None:
             finish = "stop_string"
-        n = completion_tokens if completion_tokens is not None else len(self.tokenizer.encode(reply))
-        ids = list(self.tokenizer(reply, add_special_tokens=False)["input_ids"]) if reply else []
-        ids = ids[:n] if len(ids) > n else ids + [0] * (n - len(ids))  # the server's count is authoritative
+        # the server's count (usage), else the reply re-tokenized here
+        n = (
+            completion_tokens
+            if completion_tokens is not None
+            else len(self.tokenizer.encode(reply, add_special_tokens=False))
+        )
         speed = (n - 1) / (last - first) if first is not None and last is not None and n > 1 and last > first else None
         ttft = None if first is None else first - started
-        return GenerationResult(reply.strip(), ids, finish, ttft, speed, total)  # a completion often opens with " "
+        return GenerationResult(
+            reply.strip(), [], finish, ttft, speed, total, token_count=n
+        )  # a completion often opens with " "
 
 
 def connect_remote(
@@ -188,4 +193,40 @@ def connect_remote(
     return RemoteModel(ModelSource(name, "server"), info, tok, server, name)
 
 
-__all__ = ["RemoteModel", "ServerError", "connect_remote", "load_tokenizer"]
+def open_chat_model(
+    backend: str,
+    spec: str,
+    cache: Path,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    quant: str = "none",
+    trust_remote_code: bool = False,
+    base_url: str | None = None,
+    api_key_env: str | None = None,
+    tokenizer: str | None = None,
+    concurrency: int = 2,
+    models: Any = None,
+    emit: Callable[[Any], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> Any:
+    """The model a conversation runs on, whatever the backend: the one choice the chat CLI, the app's chat and
+    MT-Bench share. ``models``: a ModelCache to load transformers models through (the app's shared copy)."""
+    if backend == "transformers":
+        if models is not None:
+            return models.load(spec, device, dtype, quant, cache=cache, trust_remote_code=trust_remote_code,
+                               emit=emit, cancel=cancel)  # fmt: skip
+        from ..models import load_model
+
+        return load_model(spec, device, dtype, quant, cache, trust_remote_code, emit, cancel)
+    from ..events import Notice
+
+    def notice(message: str) -> None:
+        if emit is not None:
+            emit(Notice(message, "warning"))
+
+    return connect_remote(backend, spec, cache, base_url=base_url, api_key_env=api_key_env, tokenizer=tokenizer,
+                          concurrency=concurrency, on_notice=notice)  # fmt: skip
+
+
+__all__ = ["RemoteModel", "ServerError", "connect_remote", "load_tokenizer", "open_chat_model"]

@@ -326,16 +326,14 @@ class ChatScreen(Screen[None]):
 
     def _obtain(self, choice: dict[str, str], models: Any) -> Any:
         """The model for ``choice``, in the worker: the app's shared transformers copy, or llama.cpp / a server."""
+        from core.chat.remote import open_chat_model
+
         app: Any = self.app
         self.loaded_choice = dict(choice)
-        if choice.get("backend", "transformers") == "transformers":
-            return models.load(
-                choice["spec"], choice["device"], choice["dtype"], choice["quant"], cache=app.settings.cache
-            )
-        from core.chat.remote import connect_remote
-
-        return connect_remote(choice["backend"], choice["spec"], app.settings.cache,
-                              base_url=choice.get("base_url") or None)  # fmt: skip
+        return open_chat_model(
+            choice.get("backend", "transformers"), choice["spec"], app.settings.cache, device=choice["device"],
+            dtype=choice["dtype"], quant=choice["quant"], base_url=choice.get("base_url") or None, models=models,
+        )  # fmt: skip
 
     def _switch_to(self, choice: dict[str, str]) -> None:
         if self.generating:
