@@ -3,7 +3,9 @@
 Its "model" is arithmetic, not a network: a token's log-probability is derived from a hash of the text before it,
 so answers are deterministic and any two servers agree. Faults are scripted per request number (``faults``: request
 index -> what to do): "429" (with Retry-After), "500", "slow" (answers after the client's timeout), "cut" (closes
-the connection mid-answer), "json" (malformed JSON). ``echo`` says whether prompt log-probabilities are given.
+the connection mid-answer), "json" (malformed JSON), "norating" (a chat reply with no ``[[rating]]``), "refuse"
+(HTTP 400). ``echo`` says whether prompt log-probabilities are given. ``/chat/completions`` plays an MT-Bench
+judge: a rating derived from a hash of the prompt, or for a pairwise prompt ``verdict(prompt)``.
 Started and stopped by the tests; it answers a bounded number of requests (``max_requests``).
 """
 
@@ -116,6 +118,9 @@ class FakeServer:
         if fault == "429":
             self._send(h, 429, b'{"error": "slow down"}', {"Retry-After": "0.05"})
             return
+        if fault == "refuse":
+            self._send(h, 400, b'{"error": {"message": "this model does not take chat requests"}}')
+            return
         if fault == "500":
             self._send(h, 500, b'{"error": "internal"}')
             return
@@ -140,10 +145,36 @@ class FakeServer:
         assert body is not None
         with self.lock:
             self.seen.append((path, body.get("prompt")))
+        if path.endswith("/chat/completions"):
+            self._send(h, 200, json.dumps(self.judge_reply(body, fault == "norating")).encode())
+            return
         if body.get("stream"):
             self._stream(h, body, cut=fault == "streamcut")
             return
         self._send(h, 200, json.dumps(self.complete(body)).encode())
+
+    @staticmethod
+    def verdict(prompt: str) -> str:
+        """Pairwise: always the first answer shown (a judge with the worst position bias)."""
+        return "[[A]]"
+
+    def judge_reply(self, body: dict[str, Any], no_rating: bool) -> dict[str, Any]:
+        with self.lock:
+            self.seen.append(("chat", body["messages"]))
+        prompt = body["messages"][-1]["content"]
+        if no_rating:
+            text = "The assistant answered. I cannot decide on a number."
+        elif "[[A]]" in body["messages"][0]["content"] + prompt:
+            text = f"Both answer the question. Verdict: {self.verdict(prompt)}"
+        else:
+            rating = 1 + int(hashlib.sha256(prompt.encode()).hexdigest()[:8], 16) % 10
+            text = f"The answer is adequate. Rating: [[{rating}]]"
+        return {
+            "id": "x",
+            "object": "chat.completion",
+            "model": self.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        }
 
     REPLY = [" Hello", ",", " Alice", "!", " How", " can", " I", " help", "?"]
 

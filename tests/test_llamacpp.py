@@ -179,3 +179,36 @@ def test_a_chat_script_through_the_server_and_in_process(capsys, llama_server, t
         assert turns[1]["prompt_tokens"] > turns[0]["prompt_tokens"]  # the history went with the second message
         replies[name] = [t["reply"] for t in turns]
     assert replies["server"] == replies["inproc"]  # greedy, one llama.cpp: the same words
+
+
+def test_mtbench_judged_end_to_end_by_a_llama_cpp_server(capsys, llama_server, tmp_path):
+    """MT-Bench answers (llama.cpp in-process) judged by a real judge on loopback (the llama.cpp server): FastChat's
+    lines, each (question, model, turn) once, a rerun judges nothing. SmolLM2's ratings mean little; the plumbing
+    is what is tested."""
+    from core.mtbench import Question
+    from core.mtbench.judge import Judgment
+
+    questions = tmp_path / "question.jsonl"
+    qs = [Question(question_id=81, category="writing", turns=["Write one sentence about rain.", "Now about snow."]),
+          Question(question_id=111, category="math", turns=["What is 2+3?", "And 2*3?"])]  # fmt: skip
+    questions.write_text("".join(q.model_dump_json() + "\n" for q in qs))
+    answers = tmp_path / "model_answer"
+    assert main(["mtbench", "answer", "--model", "smollm2-135m-instruct", "--backend", "llamacpp", "--questions",
+                 str(questions), "--max-new-tokens", "24", "--output", str(answers), "--quiet"]) == 0  # fmt: skip
+    judge = ["mtbench", "judge", "--answers", str(answers), "--judge", llama_server, "--questions", str(questions),
+             "--max-tokens", "48", "--output", str(tmp_path / "model_judgment"), "--concurrency", "1"]  # fmt: skip
+    assert main(judge) == 0
+    path = tmp_path / "model_judgment" / "smollm2-135m-instruct_single.jsonl"
+    lines = [Judgment.model_validate_json(x) for x in path.read_text().splitlines()]
+    assert sorted((j.question_id, j.turn) for j in lines) == [(81, 1), (81, 2), (111, 1), (111, 2)]
+    assert {j.judge for j in lines} == {("smollm2-135m-instruct", n) for n in
+                                        ("single-v1", "single-v1-multi-turn", "single-math-v1",
+                                         "single-math-v1-multi-turn")}  # fmt: skip
+    for j in lines:
+        assert j.judgment.strip() and (j.score == -1 or 1 <= j.score <= 10)
+        assert j.llm_tui is not None and j.llm_tui.attempts in (1, 2)
+    assert "What is 2+3?" in next(j.user_prompt for j in lines if j.question_id == 111)
+    capsys.readouterr()
+    assert main(judge) == 0
+    assert "0 judged now" in capsys.readouterr().out
+    assert len(path.read_text().splitlines()) == 4

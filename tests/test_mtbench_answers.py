@@ -82,7 +82,9 @@ def test_a_fastchat_answer_file_reads_and_bad_input_is_one_line(capsys, tiny_mod
     assert main(_args(tiny_model, tmp_path, "--limit", "0")) == 2
     assert "--limit 0" in one_error_line(capsys.readouterr().err)
     assert main(["mtbench", "judge"]) == 2
-    assert "judge and show are not there yet" in one_error_line(capsys.readouterr().err)
+    assert "--answers" in one_error_line(capsys.readouterr().err)
+    assert main(["mtbench", "grade"]) == 2
+    assert "answer|judge|show" in one_error_line(capsys.readouterr().err)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question_id": "x"}\n')
     assert main(["mtbench", "answer", "--questions", str(bad), "--model", str(tiny_model), "--output",

@@ -20,6 +20,7 @@ from .messages import StartRuns, WarmupDone
 from .screens.chat import ChatScreen
 from .screens.dialogs import MIN_SIZE, ErrorDialog, HelpScreen, TooSmall
 from .screens.live import LiveScreen
+from .screens.mtbench import MtBenchScreen
 from .screens.results import ResultsScreen
 from .screens.setup import SetupScreen
 from .settings import AppSettings
@@ -28,8 +29,9 @@ from .settings import AppSettings
 class LlmTuiApp(App[None]):
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses (tests) live elsewhere
     TITLE = "llm-tui"
-    SCREENS = {"setup": SetupScreen, "live": LiveScreen, "results": ResultsScreen, "chat": ChatScreen}
-    MODES = {"setup": "setup", "live": "live", "results": "results", "chat": "chat"}
+    SCREENS = {"setup": SetupScreen, "live": LiveScreen, "results": ResultsScreen, "chat": ChatScreen,
+               "mtbench": MtBenchScreen}  # fmt: skip
+    MODES = {"setup": "setup", "live": "live", "results": "results", "chat": "chat", "mtbench": "mtbench"}
     DEFAULT_MODE = "setup"
     BINDINGS = [
         Binding("f1,question_mark", "help", "Help"),
@@ -37,6 +39,7 @@ class LlmTuiApp(App[None]):
         Binding("f3", "switch_mode('live')", "Live"),
         Binding("f4", "switch_mode('results')", "Results"),
         Binding("f5", "switch_mode('chat')", "Chat"),
+        Binding("f6", "switch_mode('mtbench')", "MT-Bench"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
@@ -73,7 +76,8 @@ class LlmTuiApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """ctrl+p offers the app's own commands first (each also has a key), then Textual's (theme, keys, quit)."""
-        screens = (("setup", "Setup"), ("live", "Live"), ("results", "Results"), ("chat", "Chat"))
+        screens = (("setup", "Setup"), ("live", "Live"), ("results", "Results"), ("chat", "Chat"),
+                   ("mtbench", "MT-Bench"))  # fmt: skip
         for mode, title in screens:
             yield SystemCommand(f"Go to {title}", f"the {mode} screen", partial(self.switch_mode, mode))
         setup = self.get_screen("setup")
@@ -96,6 +100,9 @@ class LlmTuiApp(App[None]):
             )
             yield SystemCommand("Save chat", "save the conversation (ctrl+b)", screen.action_save)
             yield SystemCommand("Clear chat", "start a new conversation (ctrl+l)", screen.action_clear)
+        if isinstance(screen, MtBenchScreen):
+            yield SystemCommand("Answer MT-Bench", "the model answers the questions (ctrl+r)", screen.action_answer)
+            yield SystemCommand("Judge MT-Bench", "the judge grades every answer (ctrl+g)", screen.action_judge)
         from .screens.compare import CompareScreen
 
         if isinstance(screen, CompareScreen):
@@ -207,6 +214,7 @@ class LlmTuiApp(App[None]):
             ("run", keys(RunDetailScreen)),
             ("compare", keys(CompareScreen)),
             ("chat", keys(ChatScreen) + [("/help", "in the message box: the slash commands")]),
+            ("MT-Bench", keys(MtBenchScreen)),
         ]
         sections[1][1].extend(
             [
@@ -233,6 +241,9 @@ class LlmTuiApp(App[None]):
 
     async def action_quit(self) -> None:
         """Quit; a run in progress first stops after the batch in flight and saves (q again: quit at once)."""
+        mt = self.get_screen("mtbench")
+        if isinstance(mt, MtBenchScreen) and mt.busy:
+            mt.cancel.set()  # MT-Bench answers and judgments are written as each finishes: nothing to wait for
         live = self.get_screen("live")
         running = [w for w in self.workers if w.group == "evaluation" and w.is_running]
         if isinstance(live, LiveScreen) and running and not self._quitting:

@@ -1,6 +1,6 @@
 """`llm-tui mtbench answer`: MT-Bench's 80 two-turn questions answered by a model, headless and resumable.
 
-Judging (`mtbench judge`) and results (`mtbench show`) are the next steps of issue 13.
+Judging (`mtbench judge`) and results (`mtbench show`) are in mtbench_judge_cli.py.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def answer_parser() -> argparse.ArgumentParser:
         help="turn 2 sees turn 1 (on, MT-Bench's setting) or not (off: an agent without memory)",
     )
     p.add_argument("--limit", type=int, help="the first N questions only")
+    p.add_argument("--per-category", type=int, metavar="N", help="the first N questions of each of the 8 categories")
     p.add_argument("--max-new-tokens", type=int, default=512, help="cap per reply (default %(default)s)")
     p.add_argument("--model-id", help="the answers' model_id (default: the model's name, -nohistory with history off)")
     p.add_argument("--questions", help="a question.jsonl in FastChat's format (default: the bundled 80)")
@@ -56,11 +57,15 @@ def answer_parser() -> argparse.ArgumentParser:
 def run_mtbench(argv: Sequence[str]) -> int:
     from core.errors import LlmTuiError
 
-    if not argv or argv[0] != "answer":
-        return fail("usage: llm-tui mtbench answer --output DIR [options] (judge and show are not there yet)", 2)
-    ns = answer_parser().parse_args(list(argv[1:]))
+    from .mtbench_judge_cli import judge_parser, run_judge, run_show, show_parser
+
+    commands = {"answer": (answer_parser, _answer), "judge": (judge_parser, run_judge), "show": (show_parser, run_show)}
+    if not argv or argv[0] not in commands:
+        return fail("usage: llm-tui mtbench answer|judge|show [options] (--help after one of them says more)", 2)
+    make_parser, run = commands[argv[0]]
+    ns = make_parser().parse_args(list(argv[1:]))
     try:
-        return _answer(ns)
+        return run(ns)
     except LlmTuiError as exc:
         return fail(str(exc), exc.exit_code)
 
@@ -78,6 +83,7 @@ def _answer(ns: argparse.Namespace) -> int:
         bundled_questions,
         load_questions,
         model_id_for,
+        per_category,
     )
 
     if ns.limit is not None and ns.limit < 1:
@@ -91,6 +97,10 @@ def _answer(ns: argparse.Namespace) -> int:
     check_writable_dir(Path(ns.output).parent if not Path(ns.output).exists() else Path(ns.output), "--output folder")
     cache = cache_dir(Path(ns.cache_dir).expanduser() if ns.cache_dir else None)
     questions = load_questions(Path(ns.questions)) if ns.questions else bundled_questions(cache)
+    if ns.per_category is not None:
+        if ns.per_category < 1:
+            raise UserInputError(f"--per-category {ns.per_category}: give 1 or more questions per category")
+        questions = per_category(questions, ns.per_category)
     questions = questions[: ns.limit] if ns.limit else questions
     console = Console(highlight=False)
     cancel = threading.Event()

@@ -29,9 +29,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "runs",
-        nargs="+",
+        nargs="*",
         metavar="RUN_DIR",
         help="run folders (each holds results.json), or folders holding runs (a multi-run --output)",
+    )
+    p.add_argument(
+        "--mtbench",
+        nargs="+",
+        metavar="PATH",
+        help="MT-Bench judgment files or folders (`llm-tui mtbench judge --output`): adds the MT-Bench pages; "
+        "alone, the report is MT-Bench's",
     )
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the report (created if needed)")
     p.add_argument(
@@ -65,12 +72,25 @@ def run_report(argv: list[str]) -> int:
     from core.runs import expand_run_dirs
 
     command = "llm-tui report " + " ".join(shlex.quote(a) for a in argv)
+    if not ns.runs and not ns.mtbench:
+        return fail("give two or more run folders, or --mtbench JUDGMENT_DIR, or both", EXIT_BAD_INPUT)
     try:
-        report = write_report(expand_run_dirs(ns.runs), ns.out, ns.baseline, ns.permutations, ns.seed, command)
+        mtbench = None
+        if ns.mtbench:
+            from pathlib import Path
+
+            from core.mtbench.results import load_results
+
+            mtbench = load_results([Path(p).expanduser() for p in ns.mtbench])
+        runs = expand_run_dirs(ns.runs) if ns.runs else []
+        report = write_report(runs, ns.out, ns.baseline, ns.permutations, ns.seed, command, mtbench=mtbench)
     except LlmTuiError as exc:
         return fail(str(exc), exc.exit_code)
     matrix = report.matrix
-    if report.several_tasks:
+    if mtbench is not None:
+        print(f"MT-Bench: {len(mtbench.summaries)} model(s), {len(mtbench.single)} judgments, "
+              f"{len(mtbench.pairs)} pairwise")  # fmt: skip
+    if matrix is not None and report.several_tasks:
         print(
             f"models x tasks: {len(matrix.models)} model configurations x {len(matrix.tasks)} tasks "
             f"({len(matrix.cells)} runs: {', '.join(matrix.tasks)})"

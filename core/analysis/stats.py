@@ -153,3 +153,22 @@ def pearson_chi2(observed: Sequence[float], expected: Sequence[float]) -> float:
         elif o > 0:
             return math.inf
     return total
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and its Student-t confidence interval (95% by default); the interval is the mean itself for n < 2.
+
+    MT-Bench's per-model scores are means of 1-10 ratings over a few dozen questions: the t interval is the
+    textbook interval for such a mean (a bootstrap gives nearly the same at these n, at far more cost).
+    """
+    n = len(values)
+    if n == 0:
+        raise ValueError("no values")
+    arr = np.asarray(values, dtype=float)
+    mean = float(arr.mean())
+    if n < 2:
+        return mean, mean, mean
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + confidence / 2, n - 1) * arr.std(ddof=1) / math.sqrt(n))
+    return mean, mean - half, mean + half

@@ -12,6 +12,7 @@ from .answers import (
     bundled_questions,
     load_questions,
     model_id_for,
+    per_category,
     read_answers,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "bundled_questions",
     "load_questions",
     "model_id_for",
+    "per_category",
     "read_answers",
 ]

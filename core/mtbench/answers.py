@@ -130,6 +130,17 @@ def read_answers(path: Path, repair: bool = False) -> tuple[dict[int, Answer], l
     return answers, notices
 
 
+def per_category(questions: list[Question], n: int) -> list[Question]:
+    """The first ``n`` questions of each category, in the file's order (a balanced subset for slow judges)."""
+    seen: dict[str, int] = {}
+    out = []
+    for q in questions:
+        seen[q.category] = seen.get(q.category, 0) + 1
+        if seen[q.category] <= n:
+            out.append(q)
+    return out
+
+
 def model_id_for(spec: str, history: bool) -> str:
     import re
 
@@ -178,8 +189,12 @@ def answer_questions(
             for turn, text in enumerate(q.turns, 1):
 
                 def delta(event: Event, turn: int = turn, qid: int = q.question_id) -> None:
-                    if type(event).__name__ == "ReplyDelta":
-                        say(AnswerDelta(qid, turn, getattr(event, "text", "")))
+                    if type(event).__name__ in ("TurnStarted", "ReplyDelta"):  # the turn begins: an empty delta
+                        say(
+                            AnswerDelta(
+                                qid, turn, getattr(event, "text", "") if type(event).__name__ == "ReplyDelta" else ""
+                            )
+                        )
 
                 record = session.run_turn(text, delta, cancel)
                 replies.append(record.reply)

@@ -63,12 +63,14 @@ class Report:
     markdown: Path
     json: Path
     charts: tuple[Path, ...]  # the PNG files, in PDF page order
-    matrix: TaskMatrix  # models x tasks over every run
+    matrix: TaskMatrix | None  # models x tasks over every run (None: an MT-Bench-only report)
     tasks: tuple[TaskReport, ...]  # the tasks compared run against run
     notices: tuple[str, ...] = ()
 
     @property
     def several_tasks(self) -> bool:
+        if self.matrix is None:
+            return False
         return len(self.matrix.tasks) > 1
 
     @property
@@ -150,17 +152,22 @@ def write_report(
     permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
     command: str | None = None,
+    mtbench: Any = None,
 ) -> Report:
-    """Analyse ``runs`` (folders or loaded Runs, of one task or several) and write the report into ``out_dir``.
+    """Analyse ``runs`` (folders or loaded Runs, of one task or several) and write the report into ``out_dir``;
+    ``mtbench`` (judgment Results) adds the MT-Bench pages and section, and alone makes an MT-Bench report.
 
     Raises UserInputError for bad input (fewer than 2 runs, runs of one task with no common questions, a
     missing folder, a baseline that is not among the runs, an unusable output folder) before writing anything.
     """
-    run_list = _runs(runs)
+    run_list = _runs(runs) if runs or mtbench is None else []
     fresh = not Path(out_dir).expanduser().exists()
     out = _prepare_out(out_dir)  # an unusable --out is reported before the analysis runs
     try:
-        matrix, task_reports, notices = compare_tasks(run_list, baseline, permutations, seed)
+        if run_list or mtbench is None:
+            matrix, task_reports, notices = compare_tasks(run_list, baseline, permutations, seed)
+        else:
+            matrix, task_reports, notices = None, [], []
     except BaseException:
         if fresh:
             with contextlib.suppress(OSError):
@@ -172,15 +179,18 @@ def write_report(
     from .charts import task_charts
     from .markdown import Section, render
     from .matrix_charts import matrix_charts
+    from .mtbench import mtbench_charts, mtbench_json, mtbench_lines
 
-    several = len(matrix.tasks) > 1
-    charts = matrix_charts(matrix) if several else []
+    several = matrix is not None and len(matrix.tasks) > 1
+    charts = matrix_charts(matrix) if matrix is not None and several else []
     matrix_images = {c.kind: f"{c.name}.png" for c in charts}
     sections = []
     for tr in task_reports:
         own = task_charts(tr.analysis, tr.configs, prefix=f"{tr.task}-" if several else "")
         charts += own
         sections.append(Section(tr.analysis, tr.configs, tr.runs, {c.kind: f"{c.name}.png" for c in own}))
+    mt_charts = mtbench_charts(mtbench) if mtbench is not None else []
+    charts += mt_charts
     pngs = []
     pdf_path = out / PDF
     try:
@@ -192,18 +202,23 @@ def write_report(
                 pngs.append(png)
             pages = pdf.get_pagecount()
         md_path = out / MARKDOWN
-        text = render(
-            matrix,
-            sections,
-            [(p.name, c.title) for p, c in zip(pngs, charts, strict=True)],
-            PDF,
-            command,
-            notices,
-            matrix_images,
-        )
+        listed = [(p.name, c.title) for p, c in zip(pngs, charts, strict=True)]
+        mt_md = mtbench_lines(mtbench, {c.kind: f"{c.name}.png" for c in mt_charts}) if mtbench is not None else []
+        if matrix is not None:
+            text = render(matrix, sections, listed, PDF, command, notices, matrix_images)
+            if mt_md:
+                head, charts_part = text.split("\n## Charts\n", 1)
+                text = head + "\n" + "\n".join(mt_md) + "\n## Charts\n" + charts_part
+        else:
+            text = "\n".join(["# llm-tui report: MT-Bench", ""] + ([f"Produced by `{command}`.", ""] if command else [])
+                              + mt_md + ["## Charts", ""] + [f"- [{t}]({n})" for n, t in listed]
+                              + [f"- all of them, one per page: [{PDF}]({PDF})", ""])  # fmt: skip
         md_path.write_text(text + "\n", encoding="utf-8")
         json_path = out / JSON
-        json_path.write_text(json.dumps(_jsonable(matrix, task_reports, notices), indent=1) + "\n", encoding="utf-8")
+        data = _jsonable(matrix, task_reports, notices) if matrix is not None else {}
+        if mtbench is not None:
+            data["mtbench"] = mtbench_json(mtbench)
+        json_path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     except OSError as exc:
         raise fs_error(exc, out, "--out folder for the report") from None
     return Report(out, pdf_path, pages, md_path, json_path, tuple(pngs), matrix, tuple(task_reports), tuple(notices))
