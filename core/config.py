@@ -45,6 +45,7 @@ class EvalConfig:
     api_key_env: str | None = None  # openai: the environment variable holding the API key (the key is never saved)
     concurrency: int | None = None  # openai, llamacpp: requests in flight (per replica); default 4
     request_timeout: float | None = None  # openai: seconds before a request is retried; default 120
+    prefix_reuse: bool = True  # transformers: a k-shot prefix's keys/values computed once per subset
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:

@@ -1,6 +1,8 @@
-"""GGUF -> float32 safetensors folder (model and tokenizer), run as its own process by ``models.convert_gguf``.
+"""GGUF -> float32 safetensors folder (model and tokenizer), run as its own process by ``models.convert_gguf``;
+and a converted folder's bfloat16/float16 copy (``models.narrowed_folder``).
 
     python -m core.convert MODEL.gguf TARGET_FOLDER
+    python -m core.convert --narrow bfloat16 CONVERTED_FOLDER TARGET_FOLDER
 
 Exit 0 when TARGET_FOLDER holds the converted model; otherwise the last line on stderr is "error: <one line>".
 The folder appears whole or not at all (written beside it, then renamed).
@@ -90,7 +92,37 @@ def save_converted(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def narrow(source: Path, dtype: str, target: Path) -> None:
+    """A converted folder's weights cast to ``dtype``, tensor by tensor, with its config and tokenizer files."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    tensors = {}
+    with safe_open(source / "model.safetensors", "pt") as fh:
+        metadata = fh.metadata() or {"format": "pt"}
+        for key in fh.keys():  # noqa: SIM118 (safe_open is not a mapping)
+            tensors[key] = fh.get_tensor(key).to(getattr(torch, dtype))
+
+    def save(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        for f in source.iterdir():
+            if f.is_file() and f.name not in ("model.safetensors", CONVERTED_MARKER):
+                shutil.copy2(f, tmp / f.name)
+        config = json.loads((tmp / "config.json").read_text())
+        config["dtype"] = dtype
+        config.pop("torch_dtype", None)
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        save_file(tensors, str(tmp / "model.safetensors"), metadata=metadata)
+
+    origin = json.loads((source / CONVERTED_MARKER).read_text())
+    save_converted(None, None, Path(origin.get("gguf", source)), target, save=save)
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[0] == "--narrow":
+        narrow(Path(argv[2]), argv[1], Path(argv[3]))
+        return 0
     if len(argv) != 2:
         print("error: usage: python -m core.convert MODEL.gguf TARGET_FOLDER", file=sys.stderr)
         return 2

@@ -302,7 +302,7 @@ class _Evaluation:
 
             loaded = self._load(device, dtype, cache)
             info = loaded.info.model_copy(update={"path": None if loaded.source.kind == "hub" else loaded.info.path})
-            return TransformersBackend(loaded, cfg.chat_template), info
+            return TransformersBackend(loaded, cfg.chat_template, cfg.prefix_reuse), info
         from .backends.server import ServerBackend
 
         if cfg.backend == "llamacpp":
@@ -398,6 +398,20 @@ class _Evaluation:
         correct = sum(1 for d in docs if (r := records.get((subset, d.doc_id))) and r.correct)
         self.emit(SubsetStarted(subset, len(docs), done))
         prepared = self._requests(subset, backend)
+        model = getattr(backend, "model", None)
+        if self.config.batch_size is None and model is not None and prepared:
+            from .batching import fit_batch_size
+
+            longest = max(p.length for p in prepared)
+            element = 4 if str(getattr(model, "dtype", "")) == "torch.float32" else 2
+            fitted = fit_batch_size(model.config, device, longest, element, batch_size)
+            if fitted < batch_size:
+                self.emit(BatchSizeReduced(batch_size, fitted, f"{subset}'s longest prompt ({longest} tokens) in "
+                                           f"the memory free on {device}"))  # fmt: skip
+                batch_size = fitted
+        begin = getattr(backend, "begin_subset", None)
+        if begin is not None:
+            begin(prepared)  # the transformers backend finds the subset's shared k-shot prefix
         # A fixed plan (sorted by length, then chunked) makes every document's batch, and so its numbers,
         # the same whether or not the run was interrupted; a partly journaled batch is re-run whole.
         order = sorted(range(len(docs)), key=lambda i: (prepared[i].length, i))

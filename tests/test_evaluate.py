@@ -378,3 +378,52 @@ def test_cancel_while_the_model_loads_leaves_no_empty_run(tiny_model, mmlu_file,
     assert kept > 0
     evaluate(_config(tiny_model, mmlu_file, out), on_event, cancel)
     assert out.exists() and len(_records(out)) == kept
+
+
+def test_k_shot_prefix_reuse_gives_the_same_numbers(tiny_model, mmlu_file, tmp_path, monkeypatch):
+    """5-shot MMLU: the shared exemplars' keys/values computed once per subset give the predictions and scores
+    of recomputing them for every document (float32: equal within rounding)."""
+    from core.backends.hf import TransformersBackend
+
+    computed = []
+    original = TransformersBackend._prefix_cache
+
+    def spy(self, prefix):
+        computed.append(len(prefix))
+        return original(self, prefix)
+
+    monkeypatch.setattr(TransformersBackend, "_prefix_cache", spy)
+    evaluate(_config(tiny_model, mmlu_file, tmp_path / "reuse", shots=5))
+    assert computed and min(computed) >= TransformersBackend.MIN_PREFIX  # the path under test ran
+    calls = len(computed)
+    evaluate(_config(tiny_model, mmlu_file, tmp_path / "plain", shots=5, prefix_reuse=False))
+    assert len(computed) == calls  # off: never used
+    reuse = {(r.subset, r.doc_id): r for r in _records(tmp_path / "reuse")}
+    plain = {(r.subset, r.doc_id): r for r in _records(tmp_path / "plain")}
+    assert reuse.keys() == plain.keys() and len(reuse) == 28
+    for key, r in reuse.items():
+        assert r.predicted == plain[key].predicted
+        assert r.scores == pytest.approx(plain[key].scores, abs=1e-4)
+
+
+def test_the_batch_is_sized_from_the_memory_free(tiny_model, mmlu_file, tmp_path, monkeypatch):
+    """No --batch-size: each subject's batch is what half the free memory holds for its longest prompt (at most
+    the default); with little memory free the batch shrinks before anything runs out of it."""
+    from core import batching
+    from core.events import BatchSizeReduced
+
+    per = batching.bytes_per_sequence(_tiny_config(tiny_model), 200, 4)
+    assert batching.fit_batch_size(_tiny_config(tiny_model), "cpu", 200, 4, cap=16) == 16  # this machine: plenty
+    monkeypatch.setattr(batching, "free_bytes", lambda device: 2 * 3 * per)  # room for ~3 sequences of 200
+    assert batching.fit_batch_size(_tiny_config(tiny_model), "cpu", 200, 4, cap=16) == 3
+    events = []
+    evaluate(_config(tiny_model, mmlu_file, tmp_path / "run", batch_size=None), events.append)
+    reduced = [e for e in events if isinstance(e, BatchSizeReduced)]
+    assert reduced and reduced[0].old == 16 and 1 <= reduced[0].new < 16 and "memory free" in reduced[0].reason
+    assert len(_records(tmp_path / "run")) == 28
+
+
+def _tiny_config(tiny_model):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(tiny_model)

@@ -80,6 +80,12 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, help="generation cap for gsm8k / mmlu_pro (default: the task's)")
     p.add_argument("--chat-template", action="store_true", help="wrap each prompt in the model's chat template")
     p.add_argument(
+        "--no-prefix-reuse",
+        dest="prefix_reuse",
+        action="store_false",
+        help="recompute a k-shot prompt's shared exemplars for every document (transformers; for comparison)",
+    )
+    p.add_argument(
         "--data",
         default="bundled",
         help="bundled (offline asset), hub (the task's Hugging Face dataset) or a .jsonl/.json/.parquet file "
@@ -184,6 +190,7 @@ def run_batch(ns: argparse.Namespace, argv: Sequence[str]) -> int:
                     cache_dir=ns.cache_dir,
                     trust_remote_code=ns.trust_remote_code,
                     device_map=ns.device_map,
+                    prefix_reuse=ns.prefix_reuse,
                     **backend,
                 )  # fmt: skip
             )

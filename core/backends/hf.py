@@ -16,7 +16,11 @@ Where lm-eval runs one sequence per choice and a full-vocabulary softmax at ever
   choice, and the softmax runs only at the positions that are scored. The numbers are the same as scoring each
   choice on its own (within float rounding).
 - falls back to one sequence per choice for "multiple input" tasks (Winogrande), for pairs longer than the
-  context, and for models with sliding-window layers when the packed sequence is longer than the window.
+  context, and for models with sliding-window layers when the packed sequence is longer than the window;
+- for k-shot prompts, computes the prefix the batch's contexts share (the task description and its exemplars)
+  once per subset and keeps its key/value cache: each batch then runs only its documents' own tokens after it
+  (``prefix_reuse``; single-token scoring, models without sliding-window layers). Same predictions as
+  recomputing; scores equal within float rounding (other kernel shapes).
 """
 
 from __future__ import annotations
@@ -68,6 +72,18 @@ def _max_length(model: Any, tokenizer: Any) -> int:
     return 2048
 
 
+def _common_prefix(seqs: Sequence[list[int]]) -> int:
+    """How many leading tokens every sequence shares."""
+    first = seqs[0]
+    n = min(len(s) for s in seqs)
+    for other in seqs[1:]:
+        i = 0
+        while i < n and other[i] == first[i]:
+            i += 1
+        n = i
+    return n
+
+
 def _sliding_window(config: Any) -> int | None:
     layer_types = getattr(config, "layer_types", None) or []
     window = getattr(config, "sliding_window", None)
@@ -81,7 +97,9 @@ def _sliding_window(config: Any) -> int | None:
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, loaded: LoadedModel, chat_template: bool = False) -> None:
+    MIN_PREFIX = 32  # shared tokens worth a cached prefix
+
+    def __init__(self, loaded: LoadedModel, chat_template: bool = False, prefix_reuse: bool = True) -> None:
         import torch
 
         self.torch = torch
@@ -98,6 +116,10 @@ class TransformersBackend:
         if chat_template and not getattr(tok, "chat_template", None):
             raise UserInputError("--chat-template: this model's tokenizer has no chat template; drop the flag")
         self._chat = chat_template
+        self.prefix_reuse = prefix_reuse and self.window is None
+        self._prefix: tuple[tuple[int, ...], list[tuple[Any, Any]]] | None = None  # (tokens, per-layer k/v)
+        self._subset_prefix: list[int] = []
+        self.prefix_stats = {"computed": 0, "reused": 0}
 
     # -- prompts --------------------------------------------------------------------------------------------------
     @property
@@ -211,16 +233,68 @@ class TransformersBackend:
         """Contexts whose continuations are one token each: the last position's distribution holds every score."""
         torch = self.torch
         contexts = [p.data.pairs[0][0] for p in batch]
-        ids, mask = self._left_pad(contexts)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        dev = self.model.device
-        logits = self._call(ids.to(dev), mask.to(dev), positions.to(dev), 1)[:, -1, :].float()
+        prefix = self._subset_prefix
+        if len(prefix) >= self.MIN_PREFIX and all(c[: len(prefix)] == prefix for c in contexts):
+            logits = self._after_prefix(contexts, len(prefix))
+        else:
+            ids, mask = self._left_pad(contexts)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            dev = self.model.device
+            logits = self._call(ids.to(dev), mask.to(dev), positions.to(dev), 1)[:, -1, :].float()
         logprobs = torch.log_softmax(logits, dim=-1).cpu()
         out = []
         for row, p in enumerate(batch):
             tokens = [k[0] for _, k in p.data.pairs]
             out.append(ChoiceResult([float(logprobs[row, t]) for t in tokens], len(contexts[row]) + len(tokens)))
         return out
+
+    def begin_subset(self, prepared: Sequence[Prepared]) -> None:
+        """The prefix every single-token context of a subset shares (a k-shot prompt's description and exemplars),
+        found once per subset from all its documents; batches that start with it run after its cached keys."""
+        contexts = [p.data.pairs[0][0] for p in prepared if isinstance(p.data, _Choice) and p.data.single]
+        self._subset_prefix = []
+        if self.prefix_reuse and len(contexts) >= 2:
+            self._subset_prefix = list(contexts[0][: _common_prefix(contexts)])
+
+    def _prefix_cache(self, prefix: list[int]) -> list[tuple[Any, Any]]:
+        """The per-layer keys and values of ``prefix`` (batch 1), computed once and kept until another prefix."""
+        key = tuple(prefix)
+        if self._prefix is not None and self._prefix[0] == key:
+            self.prefix_stats["reused"] += 1
+            return self._prefix[1]
+        self._prefix = None  # the previous subset's cache goes before the next is computed
+        torch = self.torch
+        dev = self.model.device
+        ids = torch.tensor([prefix], dtype=torch.long, device=dev)
+        out = self.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        self._prefix = (key, layers)
+        self.prefix_stats["computed"] += 1
+        return layers
+
+    def _after_prefix(self, contexts: Sequence[list[int]], shared: int) -> Any:
+        """Last-position logits of each context, running only the tokens after the cached shared prefix.
+
+        The suffixes are left-padded (so the last position is every row's last token); the 2D mask covers the
+        prefix, the padding (masked) and the suffix; positions continue after the prefix."""
+        from transformers import DynamicCache
+
+        torch = self.torch
+        shared = min(shared, min(len(c) for c in contexts) - 1)  # every row keeps at least one token of its own
+        layers = self._prefix_cache(list(contexts[0][:shared]))
+        suffixes = [c[shared:] for c in contexts]
+        ids, mask = self._left_pad(suffixes)
+        n, width = ids.shape
+        positions = (shared + mask.cumsum(-1) - 1).clamp(min=shared)
+        full_mask = torch.cat([torch.ones((n, shared), dtype=torch.long), mask], dim=1)
+        cache = DynamicCache()
+        for i, (k, v) in enumerate(layers):
+            cache.update(k.expand(n, *k.shape[1:]), v.expand(n, *v.shape[1:]), i)
+        dev = self.model.device
+        out = self.model(input_ids=ids.to(dev), attention_mask=full_mask.to(dev), position_ids=positions.to(dev),
+                         past_key_values=cache, use_cache=True, logits_to_keep=1)  # fmt: skip
+        return out.logits[:, -1, :].float()
 
     def _rows(self, p: Prepared, index: int) -> list[_Row]:
         data: _Choice = p.data

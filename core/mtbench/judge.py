@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -37,6 +38,7 @@ from ..fsutil import append_lines, ensure_writable_dir, exclusive, read_journal_
 from .answers import Answer, Question
 from .judges import Judge, JudgeError
 
+T = TypeVar("T")
 JUDGMENT_FORMAT = "llm-tui-mtbench-judgment/1"
 NEED_REF_CATS = ("math", "reasoning", "coding")  # FastChat's categories judged against a reference answer
 MAX_TOKENS = 2048  # FastChat's judge budget
@@ -315,34 +317,25 @@ def judgment_file(output: Path, judge_name: str, mode: str) -> Path:
     return output / f"{safe}_{'pair' if mode == 'pairwise' else 'single'}.jsonl"
 
 
-def _ask_rating(judge: Judge, prompt: JudgePrompt, user: str, seed: int, max_tokens: int,
-                cancel: threading.Event) -> tuple[str, float, int]:  # fmt: skip
+def _ask(judge: Judge, prompt: JudgePrompt, user: str, seed: int, max_tokens: int, cancel: threading.Event,
+         read: Callable[[str], T | None]) -> tuple[str, T | None, int]:  # fmt: skip
+    """The judge's text, what ``read`` finds in it (None: nothing, even after the sampled retry), attempts."""
     text = ""
     for attempt in range(1, PARSE_ATTEMPTS + 1):
         temperature = 0.0 if attempt == 1 else RETRY_TEMPERATURE
         text = judge.complete(prompt.system_prompt, user, temperature=temperature, seed=seed + attempt - 1,
                               max_tokens=max_tokens, cancel=cancel)  # fmt: skip
-        score = parse_rating(text)
-        if score is not None:
-            return text, score, attempt
+        found = read(text)
+        if found is not None:
+            return text, found, attempt
         if cancel.is_set():
             break
-    return text, -1.0, PARSE_ATTEMPTS
+    return text, None, PARSE_ATTEMPTS
 
 
-def _ask_winner(judge: Judge, prompt: JudgePrompt, user: str, seed: int, max_tokens: int,
-                cancel: threading.Event) -> tuple[str, str, int]:  # fmt: skip
-    text = ""
-    for attempt in range(1, PARSE_ATTEMPTS + 1):
-        temperature = 0.0 if attempt == 1 else RETRY_TEMPERATURE
-        text = judge.complete(prompt.system_prompt, user, temperature=temperature, seed=seed + attempt - 1,
-                              max_tokens=max_tokens, cancel=cancel)  # fmt: skip
-        winner = parse_winner(text)
-        if winner != "error":
-            return text, winner, attempt
-        if cancel.is_set():
-            break
-    return text, "error", PARSE_ATTEMPTS
+def _winner_or_none(text: str) -> str | None:
+    winner = parse_winner(text)
+    return None if winner == "error" else winner
 
 
 def _history(answer: Answer) -> bool | None:
@@ -364,17 +357,18 @@ def judge_one(
     judge_pair = (judge.name, match.prompt.name)
     if len(match.models) == 1:
         user, source = fill_prompt(match, answers, refs)
-        text, score, attempts = _ask_rating(judge, match.prompt, user, seed, max_tokens, cancel)
+        text, rating, attempts = _ask(judge, match.prompt, user, seed, max_tokens, cancel, parse_rating)
+        score = -1.0 if rating is None else rating
         info = JudgmentInfo(category=q.category, attempts=attempts, seconds=round(time.perf_counter() - started, 2),
                             history=_history(answers[match.models[0]][q.question_id]), reference=source)  # fmt: skip
         return Judgment(question_id=q.question_id, model=match.models[0], judge=judge_pair, user_prompt=user,
                         judgment=text, score=score, turn=match.turn, tstamp=time.time(), llm_tui=info)  # fmt: skip
     user_1, source = fill_prompt(match, answers, refs)
     user_2, _ = fill_prompt(match, answers, refs, swap=True)
-    text_1, w1, a1 = _ask_winner(judge, match.prompt, user_1, seed, max_tokens, cancel)
-    text_2, w2, a2 = _ask_winner(judge, match.prompt, user_2, seed, max_tokens, cancel)
-    g1 = {"A": "model_1", "B": "model_2"}.get(w1, w1)
-    g2 = {"A": "model_2", "B": "model_1"}.get(w2, w2)
+    text_1, w1, a1 = _ask(judge, match.prompt, user_1, seed, max_tokens, cancel, _winner_or_none)
+    text_2, w2, a2 = _ask(judge, match.prompt, user_2, seed, max_tokens, cancel, _winner_or_none)
+    g1 = {"A": "model_1", "B": "model_2", "tie": "tie"}.get(w1 or "", "error")
+    g2 = {"A": "model_2", "B": "model_1", "tie": "tie"}.get(w2 or "", "error")
     info = JudgmentInfo(category=q.category, attempts=a1 + a2, seconds=round(time.perf_counter() - started, 2),
                         reference=source)  # fmt: skip
     return PairJudgment(question_id=q.question_id, model_1=match.models[0], model_2=match.models[1], g1_winner=g1,
