@@ -398,13 +398,10 @@ class _Evaluation:
         correct = sum(1 for d in docs if (r := records.get((subset, d.doc_id))) and r.correct)
         self.emit(SubsetStarted(subset, len(docs), done))
         prepared = self._requests(subset, backend)
-        model = getattr(backend, "model", None)
-        if self.config.batch_size is None and model is not None and prepared:
-            from .batching import fit_batch_size
-
+        fit = getattr(backend, "fit_batch_size", None)  # in-process backends size batches to the memory free
+        if self.config.batch_size is None and fit is not None and prepared:
             longest = max(p.length for p in prepared)
-            element = 4 if str(getattr(model, "dtype", "")) == "torch.float32" else 2
-            fitted = fit_batch_size(model.config, device, longest, element, batch_size)
+            fitted = fit(device, longest, batch_size)
             if fitted < batch_size:
                 self.emit(BatchSizeReduced(batch_size, fitted, f"{subset}'s longest prompt ({longest} tokens) in "
                                            f"the memory free on {device}"))  # fmt: skip

@@ -536,6 +536,7 @@ class ModelCache:
         self._lock = threading.Lock()
         self._key: tuple[str, str, str, str] | None = None
         self._model: LoadedModel | None = None
+        self.loads = 0  # models actually loaded (not reused): what "no second copy" is checked by
 
     @staticmethod
     def _key_for(spec: str, device: str, dtype: str, quant: str) -> tuple[str, str, str, str]:
@@ -549,6 +550,19 @@ class ModelCache:
     def current(self) -> LoadedModel | None:
         return self._model
 
+    @property
+    def key(self) -> tuple[str, str, str, str] | None:
+        """(spec, device, dtype, quant) of the model held, resolved; None when none is."""
+        return self._key
+
+    def release(self) -> None:
+        """Let the model go (its memory returns once nothing else holds it)."""
+        import gc
+
+        with self._lock:
+            self._key, self._model = None, None
+        gc.collect()
+
     def load(
         self, spec: str, device: str = "auto", dtype: str = "auto", quant: str = "none", **kwargs: Any
     ) -> LoadedModel:
@@ -558,5 +572,6 @@ class ModelCache:
                 return self._model
             self._key, self._model = None, None  # free the old weights before loading new ones
             loaded = load_model(*key, **kwargs)
+            self.loads += 1
             self._key, self._model = key, loaded
             return loaded

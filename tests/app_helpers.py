@@ -16,11 +16,16 @@ CPU = DeviceInfo("cpu", "Test CPU", 8 * 2**30, True)
 
 
 class ProbeApp(LlmTuiApp):
-    """The real app, plus an asyncio.Event set whenever an engine event or worker state change bubbles up."""
+    """The real app, plus an asyncio.Event set whenever an engine event or worker state change bubbles up.
+
+    Its engine runs in-process unless ``engine="process"`` is asked for: the jobs are the same code, and tests
+    can patch them and look inside the chat sessions (``session_of``); the process transport has its own tests
+    (test_engine_process.py)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("devices", [CPU])
         kwargs.setdefault("counts", None)
+        kwargs.setdefault("engine", "inline")
         super().__init__(**kwargs)
         self.changed = asyncio.Event()
         self.engine_events: list[Any] = []
@@ -47,6 +52,13 @@ async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float =
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(app.changed.wait(), timeout=min(remaining, 1.0))
         await pilot.pause()
+
+
+def session_of(chat: Any) -> Any:
+    """The ChatSession behind a chat screen's view (an in-process engine's)."""
+    if chat.view is None:
+        return None
+    return chat.app.engine.state.sessions[chat.view.session_id]
 
 
 def settings(runs_dir: str, cache_dir: str | None = None) -> AppSettings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -191,7 +192,7 @@ async def test_screens_reachable_by_keys_and_help_lists_bindings(tmp_path):
 
 async def test_evaluate_tiny_model_from_setup_to_results(tmp_path, tiny_model, mmlu_file):
     runs = tmp_path / "runs"
-    app = ProbeApp(settings=settings(str(runs)))
+    app = ProbeApp(settings=settings(str(runs)), engine="process")  # the real thing: a child process
     async with app.run_test(size=(100, 30)) as pilot:
         await _type_into(pilot, "#model-input", str(tiny_model))
         await _type_into(pilot, "#data", str(mmlu_file))
@@ -215,14 +216,16 @@ async def test_evaluate_tiny_model_from_setup_to_results(tmp_path, tiny_model, m
         assert isinstance(app.screen, RunDetailScreen)
         await pilot.press("escape")
         # the chat uses the evaluation's copy of the model, and says so (no second load)
-        evaluated = app.models.current
+        await wait_until(pilot, lambda: app.engine_status is not None and app.engine_status.model is not None)
+        pid = app.engine.pid
+        assert pid is not None and pid != os.getpid() and app.engine_status.loads == 1
         await pilot.press("f5")
         chat = app.screen
         box = chat.query_one("#chat-input", Input)
         box.value = "/help"
         await pilot.press("enter")
-        await wait_until(pilot, lambda: chat.session is not None)
-        assert chat.session.loaded is evaluated
+        await wait_until(pilot, lambda: chat.view is not None and app.engine_status.sessions == 1)
+        assert app.engine.pid == pid and app.engine_status.loads == 1  # the same engine, no second load
         notes = " ".join(str(w.render()) for w in chat.query(".chat-note"))
         assert "already loaded (the evaluation's copy)" in notes and "loading " not in notes
         await pilot.press("ctrl+q")

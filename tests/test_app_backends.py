@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from app_helpers import ProbeApp, settings, wait_until
+from app_helpers import ProbeApp, session_of, settings, wait_until
 from fake_server import FakeServer
 from textual.widgets import Input, RadioButton, RadioSet
 
@@ -93,8 +93,10 @@ async def test_the_chat_talks_to_a_server(tmp_path, tiny_model, monkeypatch):
             box = chat.query_one("#chat-input", Input)
             box.value = "Hello! My name is Alice."
             await pilot.press("enter")
-            await wait_until(pilot, lambda: chat.session is not None and chat.session.turns and not chat.generating)
-            assert chat.session.turns[0].reply == "Hello, Alice! How can I help?"
+            await wait_until(
+                pilot, lambda: session_of(chat) is not None and session_of(chat).turns and not chat.generating
+            )
+            assert session_of(chat).turns[0].reply == "Hello, Alice! How can I help?"
             notes = " ".join(str(w.render()) for w in chat.query(".chat-note"))
             assert "on the server" in notes
             status = str(chat.query_one("#chat-status").render())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from app_helpers import ProbeApp, settings, wait_until
+from app_helpers import ProbeApp, session_of, settings, wait_until
 from textual.widgets import Input, Markdown
 
 from core.chat.generation import TextStream
@@ -34,7 +34,7 @@ async def _loaded_chat(pilot, tiny_model, max_new_tokens: int) -> ChatScreen:
     """The chat pane over ``tiny_model``, its session loaded, replies capped at ``max_new_tokens``."""
     chat = await _open_chat(pilot, tiny_model)
     await _say(pilot, f"/set max_new_tokens={max_new_tokens}")
-    await wait_until(pilot, lambda: chat.session is not None)
+    await wait_until(pilot, lambda: session_of(chat) is not None)
     return chat
 
 
@@ -63,7 +63,7 @@ async def test_reply_streams_token_by_token_and_escape_keeps_the_partial_reply(t
     async with app.run_test(size=(100, 30)) as pilot:
         chat = await _open_chat(pilot, tiny_model)
         await _say(pilot, "/set max_new_tokens=40 temperature=0")
-        await wait_until(pilot, lambda: chat.session is not None)
+        await wait_until(pilot, lambda: session_of(chat) is not None)
         await _say(pilot, "Hello there")
         gate.release()  # the prompt (generate's first put)
         for n in range(1, 6):
@@ -76,9 +76,9 @@ async def test_reply_streams_token_by_token_and_escape_keeps_the_partial_reply(t
             gate.release()
         await wait_until(pilot, lambda: "TurnFinished" in _kinds(app))
         await wait_until(pilot, lambda: not chat.generating)
-        record = chat.session.turns[-1]
+        record = session_of(chat).turns[-1]
         assert record.stopped and 0 < record.new_tokens < 40
-        assert chat.session.messages[-1].role == "assistant"
+        assert session_of(chat).messages[-1].role == "assistant"
         reply = list(chat.query(Markdown))[-1]
         assert reply.source.endswith("*[stopped]*")
 
@@ -92,22 +92,22 @@ async def test_history_toggle_and_strategy_switch_change_what_is_sent(tiny_model
             await _say(pilot, text)
             await wait_until(pilot, lambda: not chat.generating and "TurnFinished" in _kinds(app))
             app.engine_events.clear()
-        on = chat.session.turns[-1]
+        on = session_of(chat).turns[-1]
         assert on.history and len(on.sent) == 4  # system, user, assistant, this message
         await pilot.press("ctrl+o")  # history off
         await _say(pilot, "What's my name?")
         await wait_until(pilot, lambda: not chat.generating and "TurnFinished" in _kinds(app))
-        off = chat.session.turns[-1]
+        off = session_of(chat).turns[-1]
         assert not off.history and [m["role"] for m in off.sent] == ["system", "user"]
         assert off.sent[-1]["content"] == "What's my name?"
-        assert len(chat.session.messages) == 6  # toggling never deletes the transcript
-        before = chat.session.settings.strategy
+        assert len(session_of(chat).messages) == 6  # toggling never deletes the transcript
+        before = session_of(chat).settings.strategy
         await pilot.press("ctrl+y")
-        assert chat.session.settings.strategy != before
+        assert session_of(chat).settings.strategy != before
         app.engine_events.clear()
         await _say(pilot, "again")
         await wait_until(pilot, lambda: not chat.generating and "TurnFinished" in _kinds(app))
-        assert chat.session.turns[-1].strategy == chat.session.settings.strategy
+        assert session_of(chat).turns[-1].strategy == session_of(chat).settings.strategy
 
 
 async def test_bad_commands_and_empty_messages_change_nothing(tiny_model, tmp_path, monkeypatch):
@@ -116,16 +116,16 @@ async def test_bad_commands_and_empty_messages_change_nothing(tiny_model, tmp_pa
     async with app.run_test(size=(100, 30)) as pilot:
         chat = await _open_chat(pilot, tiny_model)
         await _say(pilot, "/stats")
-        await wait_until(pilot, lambda: chat.session is not None)
-        settings_before = chat.session.settings
+        await wait_until(pilot, lambda: session_of(chat) is not None)
+        settings_before = session_of(chat).settings
         for bad in ("/frobnicate", "/set temperature=hot", "   "):
             await _say(pilot, bad)
         errors = [str(w.render()) for w in chat.query(".chat-error")]
         assert len(errors) == 3
-        assert chat.session.settings == settings_before and chat.session.turns == []
+        assert session_of(chat).settings == settings_before and session_of(chat).turns == []
         (tmp_path / "broken.json").write_text("{not json")
         await _say(pilot, f"/load {tmp_path / 'broken.json'}")
-        assert len(list(chat.query(".chat-error"))) == 4 and chat.session.turns == []
+        assert len(list(chat.query(".chat-error"))) == 4 and session_of(chat).turns == []
         await _say(pilot, "/help")
         await pilot.press("up")
         assert chat.query_one("#chat-input", Input).value == "/help"
@@ -142,19 +142,19 @@ async def test_model_switches_with_slash_model_and_with_the_setup_screen(
     async with app.run_test(size=(80, 24)) as pilot:
         chat = await _loaded_chat(pilot, tiny_model, 3)
         await _say(pilot, "Hello")
-        await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 1)
+        await wait_until(pilot, lambda: not chat.generating and len(session_of(chat).turns) == 1)
         status = lambda: str(chat.query_one("#chat-status", Static).render())  # noqa: E731
         first_name, second_name = model_name(str(tiny_model), 22), model_name(str(tiny_bytes_model), 22)
         assert status().startswith(first_name) and len(status()) <= 78  # one line at 80 columns, padding aside
         assert "TTFT" in status() and status().split("·")[3].strip().endswith("tok/s")
         await _say(pilot, f"/model {tiny_bytes_model}")
-        await wait_until(pilot, lambda: chat.session.loaded.source.spec == str(tiny_bytes_model))
+        await wait_until(pilot, lambda: session_of(chat).loaded.source.spec == str(tiny_bytes_model))
         await wait_until(pilot, lambda: not chat.generating)
         assert status().startswith(second_name)
         assert app.settings.recent_models[:2] == [str(tiny_bytes_model), str(tiny_model)]  # both loaded in chat
         await _say(pilot, "Hello again")
-        await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 2)
-        first, second = chat.session.turns
+        await wait_until(pilot, lambda: not chat.generating and len(session_of(chat).turns) == 2)
+        first, second = session_of(chat).turns
         assert (first.model, second.model) == (str(tiny_model), str(tiny_bytes_model))
         assert len(second.sent) == 4  # the conversation went on: system, hello, its reply, this message
         await pilot.press("ctrl+e")
@@ -163,8 +163,8 @@ async def test_model_switches_with_slash_model_and_with_the_setup_screen(
         await pilot.press("f2")
         pilot.app.screen.query_one("#model-input", Input).value = str(tiny_model)
         await pilot.press("f5")
-        await wait_until(pilot, lambda: chat.session.loaded.source.spec == str(tiny_model) and not chat.generating)
-        assert status().startswith(first_name) and len(chat.session.messages) == 4
+        await wait_until(pilot, lambda: session_of(chat).loaded.source.spec == str(tiny_model) and not chat.generating)
+        assert status().startswith(first_name) and len(session_of(chat).messages) == 4
 
 
 async def test_retry_edit_and_copy_from_the_chat_pane(tiny_model, tmp_path, monkeypatch):
@@ -173,18 +173,19 @@ async def test_retry_edit_and_copy_from_the_chat_pane(tiny_model, tmp_path, monk
     async with app.run_test(size=(80, 24)) as pilot:
         chat = await _loaded_chat(pilot, tiny_model, 3)
         await _say(pilot, "Hello")
-        await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 1)
+        await wait_until(pilot, lambda: not chat.generating and len(session_of(chat).turns) == 1)
         await pilot.press("ctrl+k")  # copy the reply (OSC 52 in a real terminal)
-        assert app.clipboard == chat.session.turns[-1].reply
-        first = chat.session.turns[-1]
+        await wait_until(pilot, lambda: app.clipboard == session_of(chat).turns[-1].reply)
+        first = session_of(chat).turns[-1]
         await pilot.press("ctrl+r")  # ask again: the turn is replaced, not added
         await wait_until(
-            pilot, lambda: not chat.generating and chat.session.turns and chat.session.turns[-1] is not first
+            pilot, lambda: not chat.generating and session_of(chat).turns and session_of(chat).turns[-1] is not first
         )
-        assert len(chat.session.turns) == 1 and len(chat.session.messages) == 2
+        assert len(session_of(chat).turns) == 1 and len(session_of(chat).messages) == 2
         await _say(pilot, "/edit")
         box = chat.query_one("#chat-input", Input)
-        assert box.value == "Hello" and chat.session.turns == [] and chat.session.messages == []
+        await wait_until(pilot, lambda: box.value == "Hello")
+        assert session_of(chat).turns == [] and session_of(chat).messages == []
 
 
 async def test_help_and_messages_show_square_brackets_as_typed(tiny_model, tmp_path, monkeypatch):
@@ -196,7 +197,7 @@ async def test_help_and_messages_show_square_brackets_as_typed(tiny_model, tmp_p
     async with app.run_test(size=(100, 30)) as pilot:
         chat = await _open_chat(pilot, tiny_model)
         await _say(pilot, "/help")
-        await wait_until(pilot, lambda: chat.session is not None)
+        await wait_until(pilot, lambda: session_of(chat) is not None)
         await pilot.pause()
         shown = "\n".join(str(w.render()) for w in chat.query(".chat-note").results(Static))
         assert "/strategy [NAME]" in shown and "/system [TEXT]" in shown and "/model [SPEC]" in shown
@@ -211,7 +212,7 @@ async def test_chatting_during_an_evaluation_says_it_skews_the_runs_timing(tiny_
         chat = await _loaded_chat(pilot, tiny_model, 2)
         app.get_screen("live")._set_running(True)  # as while a run is in progress
         await _say(pilot, "Hello")
-        await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == 1)
+        await wait_until(pilot, lambda: not chat.generating and len(session_of(chat).turns) == 1)
         notes = " ".join(str(w.render()) for w in chat.query(".chat-error").results(Static))
         assert "an evaluation is running" in notes
         app.get_screen("live")._set_running(False)
@@ -224,7 +225,7 @@ async def test_a_reply_ends_on_its_last_line(tiny_model, tmp_path, monkeypatch):
     async with app.run_test(size=(100, 30)) as pilot:
         chat = await _loaded_chat(pilot, tiny_model, 4)
         await _say(pilot, "Hello")
-        await wait_until(pilot, lambda: chat.session.turns and not chat.generating)
+        await wait_until(pilot, lambda: session_of(chat).turns and not chat.generating)
         await pilot.pause()
         reply = chat.query(".chat-reply").last()
         assert isinstance(reply, Markdown) and reply.children

@@ -5,7 +5,7 @@ every compare tab with its tables and legends, and the chat status line's TTFT a
 from __future__ import annotations
 
 import pytest
-from app_helpers import ProbeApp, settings, wait_until
+from app_helpers import ProbeApp, session_of, settings, wait_until
 from test_live_states import _first_run_events, _text
 from test_snapshots import _app
 from textual.geometry import Region
@@ -27,7 +27,7 @@ async def test_live_document_shows_every_choice_and_the_pick(size):
         await pilot.press("f3")
         live = app.screen
         assert isinstance(live, LiveScreen)
-        live.current_rss = lambda: 700_000_000  # type: ignore[method-assign]
+        live.engine_rss = lambda: 700_000_000  # type: ignore[method-assign]
         for e in _first_run_events():
             live.post_message(EngineEvent(e))
         await pilot.pause()
@@ -119,10 +119,10 @@ async def test_chat_status_shows_ttft_and_speed_with_a_long_model_name(size, tin
         box = chat.query_one("#chat-input", Input)
         box.value = "/set max_new_tokens=3"
         await pilot.press("enter")
-        await wait_until(pilot, lambda: chat.session is not None)
+        await wait_until(pilot, lambda: session_of(chat) is not None)
         box.value = "Hello"
         await pilot.press("enter")
-        await wait_until(pilot, lambda: chat.session.turns and not chat.generating)
+        await wait_until(pilot, lambda: session_of(chat).turns and not chat.generating)
         await pilot.pause()
         status = chat.query_one("#chat-status")
         text = _text(status)

@@ -55,7 +55,7 @@ async def test_the_next_runs_model_loads_on_a_clean_screen_and_a_finished_run_ha
         await pilot.press("f3")
         live = app.screen
         assert isinstance(live, LiveScreen)
-        live.current_rss = lambda: 700_000_000  # type: ignore[method-assign]
+        live.engine_rss = lambda: 700_000_000  # type: ignore[method-assign]
         live._set_running(True)  # as start() does; the worker is not needed to feed events
         assert "cancel_run" in _offered(app)
         for e in _first_run_events():

@@ -122,7 +122,7 @@ def _feeder(task: str):
         await pilot.press("f3")
         live = app.screen
         assert isinstance(live, LiveScreen)
-        live.current_rss = lambda: 734_000_000  # type: ignore[method-assign]
+        live.engine_rss = lambda: 734_000_000  # type: ignore[method-assign]
         live._set_running(True)  # as start() does: a run is in progress
         make, plan = FEEDS[task]
         info: TaskInfo = get_task(task).info()

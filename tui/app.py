@@ -6,6 +6,7 @@ torch and transformers are imported by a background worker after the first frame
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -16,7 +17,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from .messages import StartRuns, WarmupDone
+from .messages import EngineStatusChanged, StartRuns, WarmupDone
 from .screens.chat import ChatScreen
 from .screens.dialogs import MIN_SIZE, ErrorDialog, HelpScreen, TooSmall
 from .screens.live import LiveScreen
@@ -51,14 +52,22 @@ class LlmTuiApp(App[None]):
         counts: dict[str, int] | None = None,
         tasks: list[Any] | None = None,
         handle_signals: bool = False,
+        engine: str | None = None,
     ) -> None:
-        """``devices`` and ``counts`` given: no warm-up; ``tasks``: fixed catalogue rows (tests, snapshots)."""
+        """``devices`` and ``counts`` given: no warm-up; ``tasks``: fixed catalogue rows (tests, snapshots).
+
+        ``engine``: "process" (the default: models load and run in a child process at a lower priority, so the
+        UI stays responsive and a crash there is an error dialog, not the end of the app) or "inline" (in this
+        process; also ``LLM_TUI_ENGINE=inline``)."""
         super().__init__()
         self.settings = settings or AppSettings.load()
         self.warmup_result: WarmupDone | None = None
-        from core.models import ModelCache
+        from core.engine import make_engine
 
-        self.models = ModelCache()  # shared by evaluation and chat: a model loaded once serves both
+        kind = engine or os.environ.get("LLM_TUI_ENGINE", "process")
+        # one engine for evaluation, chat and MT-Bench answers: a model loaded once there serves them all
+        self.engine = make_engine(kind, on_status=lambda status: self.post_message(EngineStatusChanged(status)))
+        self.engine_status: Any = None
         self._injected = (devices, counts) if devices is not None else None
         self._tasks = tasks
         self._quitting = False
@@ -152,15 +161,18 @@ class LlmTuiApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="warmup")
     def warm_up(self) -> None:
-        """Import the heavy libraries and look at the hardware, off the event loop."""
+        """Start the engine, which imports the heavy libraries and looks at the hardware (so the first run starts
+        at once); this process never imports torch."""
+        import threading
+
         from core import assets
-        from core.devices import available_devices
+        from core.engine import Warm
 
         error = None
-        try:
-            import transformers  # noqa: F401  (imported now so the first run starts at once)
+        from .screens import compare, run_detail  # noqa: F401  (here, not on the first f1 or enter)
 
-            devices = available_devices()
+        try:
+            devices = self.engine.run(Warm(), lambda _event: None, threading.Event())
         except Exception as exc:  # a broken torch install must not kill the app
             devices, error = [], f"device detection failed: {exc}"
         counts = None
@@ -177,6 +189,23 @@ class LlmTuiApp(App[None]):
         if setup.is_mounted:
             setup.post_message(WarmupDone(message.devices, message.counts, message.error))
 
+    @on(EngineStatusChanged)
+    def _engine_status(self, message: EngineStatusChanged) -> None:
+        """What the engine holds, for the screens that show it (live, chat)."""
+        self.engine_status = message.status
+        for name in ("live", "chat"):
+            try:
+                screen = self.get_screen(name)
+            except KeyError:  # shutting down
+                return
+            if screen.is_mounted:
+                screen.post_message(EngineStatusChanged(message.status))
+
+    async def on_unmount(self) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.engine.close)  # its jobs stop at a batch boundary; killed after a grace
+
     @on(StartRuns)
     def _start_runs(self, message: StartRuns) -> None:
         self.switch_mode("live")
@@ -186,16 +215,22 @@ class LlmTuiApp(App[None]):
 
     def show_error(self, error: BaseException | None) -> None:
         """The one place failures of background work become a dialog; then back to setup."""
+        from core.engine import EngineDied
         from core.errors import LlmTuiError
 
-        if isinstance(error, LlmTuiError):
+        if isinstance(error, EngineDied):
+            title, text = "The engine stopped", str(error)
+        elif isinstance(error, LlmTuiError):
             title, text = "Cannot run this", str(error)
-        else:
-            title, text = "Unexpected error", f"{type(error).__name__}: {error}"
+        else:  # an unexpected failure in the engine process keeps the name of its exception
+            title, text = "Unexpected error", f"{getattr(error, 'kind', type(error).__name__)}: {error}"
         self.switch_mode("setup")
         self.push_screen(ErrorDialog(title, text))
 
     def action_help(self) -> None:
+        if self.is_screen_installed("help"):
+            self.push_screen("help")
+            return
         from .screens.compare import CompareScreen
         from .screens.run_detail import RunDetailScreen
 
@@ -223,7 +258,8 @@ class LlmTuiApp(App[None]):
                 ("enter", "pick the highlighted model"),
             ]
         )
-        self.push_screen(HelpScreen(sections))
+        self.install_screen(HelpScreen(sections), "help")  # built once: the table of every key does not change
+        self.push_screen("help")
 
     def on_mount_signals(self) -> None:
         """SIGTERM (kill, systemd) and SIGHUP (a closed SSH session) quit like `q`: a run in progress stops after
@@ -246,7 +282,9 @@ class LlmTuiApp(App[None]):
             mt.cancel.set()  # MT-Bench answers and judgments are written as each finishes: nothing to wait for
         live = self.get_screen("live")
         running = [w for w in self.workers if w.group == "evaluation" and w.is_running]
-        if isinstance(live, LiveScreen) and running and not self._quitting:
+        if self._quitting:
+            self.engine.kill()  # q again: the engine ends now; the journal holds every finished batch
+        elif isinstance(live, LiveScreen) and running:
             self._quitting = True
             live.cancel.set()  # the worker stops after its batch; the journal is consistent at any point
             self.notify("stopping after the batch in flight, saving progress (q again to quit at once)")

@@ -106,6 +106,13 @@ def _eval_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print each question, the model's answer, the right answer, right/wrong",
     )
+    p.add_argument(
+        "--engine",
+        choices=("process", "inline"),
+        default=None,
+        help="the app: where models load and run: a child process at a lower priority (default; the UI stays "
+        "responsive and survives the engine's crash) or inline, in the app's own process",
+    )
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for unexpected errors")
     return p
 
@@ -395,7 +402,7 @@ def run_app(ns: argparse.Namespace) -> int:
         settings.runs_dir = ns.runs_dir
     if ns.cache_dir:
         settings.cache_dir = ns.cache_dir
-    app = create_app(settings=settings, handle_signals=True)
+    app = create_app(settings=settings, handle_signals=True, engine=ns.engine)
     app.run()
     # Everything is saved and the terminal restored once run() returns. What is left is a model load in flight
     # (it cannot be interrupted) and the interpreter's teardown of torch and transformers (most of a second

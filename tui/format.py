@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def human_bytes(n: int | float | None) -> str:
     if n is None:
@@ -113,3 +115,11 @@ def keep_line_breaks(markdown: str) -> str:
     spaces), since Markdown otherwise joins the lines of a paragraph into one. Lists, headings and code blocks
     are unaffected (trailing spaces at the end of a block or inside code show nothing)."""
     return markdown.replace("\n", "  \n")
+
+
+def engine_words(status: Any) -> str:
+    """What the engine process holds: "engine (pid 4242): smollm2-135m-instruct cpu bfloat16, RSS 812.0 MiB"."""
+    what = "no model" if status.model is None else f"{status.model} {status.device} {status.dtype}".strip()
+    if status.quant and status.quant != "none":
+        what += f" {status.quant}"
+    return f"engine (pid {status.pid}): {what}, RSS {human_bytes(status.rss_bytes)}"

@@ -53,3 +53,12 @@ class ServerChecked(Message):
         self.url = url
         self.models = models
         self.error = error
+
+
+class EngineStatusChanged(Message, bubble=False):
+    """The engine process's model and memory changed (core.engine.EngineStatus). The app passes it to the
+    screens that show it; it must not bubble back up to the app from them."""
+
+    def __init__(self, status: Any) -> None:
+        super().__init__()
+        self.status = status

@@ -25,6 +25,7 @@ Where lm-eval runs one sequence per choice and a full-vocabulary softmax at ever
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -248,6 +249,15 @@ class TransformersBackend:
             out.append(ChoiceResult([float(logprobs[row, t]) for t in tokens], len(contexts[row]) + len(tokens)))
         return out
 
+    def fit_batch_size(self, device: str, longest: int, cap: int) -> int:
+        """At most ``cap``: the batch of ``longest``-token sequences whose activations fit the memory free."""
+        import torch
+
+        from ..batching import fit_batch_size
+
+        element = 4 if self.model.dtype == torch.float32 else 2
+        return fit_batch_size(self.model.config, device, longest, element, cap)
+
     def begin_subset(self, prepared: Sequence[Prepared]) -> None:
         """The prefix every single-token context of a subset shares (a k-shot prompt's description and exemplars),
         found once per subset from all its documents; batches that start with it run after its cached keys."""
@@ -292,8 +302,10 @@ class TransformersBackend:
         for i, (k, v) in enumerate(layers):
             cache.update(k.expand(n, *k.shape[1:]), v.expand(n, *v.shape[1:]), i)
         dev = self.model.device
+        # transformers 5.x names the argument ``cache`` (``past_key_values`` is deprecated); older models take the old
+        name = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         out = self.model(input_ids=ids.to(dev), attention_mask=full_mask.to(dev), position_ids=positions.to(dev),
-                         past_key_values=cache, use_cache=True, logits_to_keep=1)  # fmt: skip
+                         use_cache=True, logits_to_keep=1, **{name: cache})  # fmt: skip
         return out.logits[:, -1, :].float()
 
     def _rows(self, p: Prepared, index: int) -> list[_Row]:

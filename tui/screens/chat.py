@@ -1,7 +1,8 @@
 """Chat: a streaming conversation over the chat engine (`core.chat`), with history toggle and context strategies.
 
-The model is the one picked on the setup screen, shared with evaluation through the app's ModelCache. Model
-loading and generation run in a thread worker that only posts messages; handlers here render them.
+The model is the one picked on the setup screen. The session and its model live in the app's engine (a child
+process), shared with evaluation; this screen holds a ``ChatView`` of it. Worker threads send the engine its jobs
+(open, command, turn, switch) and only post messages; handlers here render them.
 Replies stream into a Markdown widget through its MarkdownStream (batched updates, no full redraw per token);
 the transcript follows new text only while it is scrolled to the bottom.
 """
@@ -22,9 +23,10 @@ from textual.worker import Worker, WorkerState
 
 from core.events import Event
 
-from ..format import keep_line_breaks, model_name, server_words, where_model_runs
+from ..format import human_bytes, keep_line_breaks, model_name, server_words, where_model_runs
 
 CHAT_GROUP = "chat"
+COMMAND_GROUP = "chat-command"  # commands run beside a turn (as /stats during a reply), never cancelling it
 
 
 class ChatEvent(Message):
@@ -34,15 +36,30 @@ class ChatEvent(Message):
 
 
 class SessionReady(Message):
-    def __init__(self, session: Any) -> None:
+    def __init__(self, view: Any) -> None:
         super().__init__()
-        self.session = session
+        self.view = view
 
 
 class ModelSwitched(Message):
-    def __init__(self, loaded: Any) -> None:
+    def __init__(self, lines: list[str], view: Any) -> None:
         super().__init__()
-        self.loaded = loaded
+        self.lines = lines
+        self.view = view
+
+
+class CommandApplied(Message):
+    def __init__(self, command: Any, outcome: Any, view: Any) -> None:
+        super().__init__()
+        self.command = command
+        self.outcome = outcome
+        self.view = view
+
+
+class ViewUpdated(Message):
+    def __init__(self, view: Any) -> None:
+        super().__init__()
+        self.view = view
 
 
 class ChatScreen(Screen[None]):
@@ -64,10 +81,12 @@ class ChatScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.session: Any = None
+        self.view: Any = None  # core.engine.chat_jobs.ChatView: the engine's session, as last seen
         self.loaded_choice: dict[str, str] = {}  # what the session's model was loaded from (backend, spec, url)
         self.stop_event = threading.Event()
         self.generating = False
+        self.applying = False  # a command is in the engine
+        self.queued: list[tuple[str, Any]] = []  # typed while one was: ("command", cmd) or ("message", text)
         self.inputs: list[str] = []
         self.recall_at = 0
         self._reply: Markdown | None = None
@@ -97,17 +116,11 @@ class ChatScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         """Back from the setup screen with another model picked there: the chat goes on with that model."""
-        if self.session is None:
+        if self.view is None:
             self._status()
             return
         choice = self._model_choice()
-        app: Any = self.app
-        if choice.get("backend", "transformers") != "transformers":
-            if choice != self.loaded_choice and not self.generating:
-                self._switch_to(choice)
-            return
-        held = app.models.holds(choice["spec"], choice["device"], choice["dtype"], choice["quant"])
-        if not (held and app.models.current is self.session.loaded) and not self.generating:
+        if choice != self.loaded_choice and not self.generating:
             self._switch_to(choice)
 
     # -- rendering ---------------------------------------------------------------------------------
@@ -116,31 +129,35 @@ class ChatScreen(Screen[None]):
         transcript.mount(Static(text, markup=False, classes=style))
 
     def _status(self) -> None:
-        s = self.session
-        if s is None:
+        v = self.view
+        if v is None:
             setup = self._model_choice()
             text = f"{model_name(setup['spec'], 28)} (not loaded yet) · history on · window"
         else:
-            st = s.stats()
+            st = v.stats
             ttft = "-" if st["last_ttft_s"] is None else f"{st['last_ttft_s']:.2f} s"
             tps = "-" if st["last_tokens_per_s"] is None else f"{st['last_tokens_per_s']:.1f}"
-            tokens = s.plan("").prompt_tokens if not self.generating else st["last_prompt_tokens"]
+            tokens = v.prompt_tokens if not self.generating else st["last_prompt_tokens"]
             # the numbers first and the model's name cut, so that 80 columns show all of them
             text = (
-                f"{model_name(s.loaded.source.spec, 22)} · ctx {'-' if tokens is None else tokens}/{st['budget']} "
+                f"{model_name(v.spec, 22)} · ctx {'-' if tokens is None else tokens}/{st['budget']} "
                 f"· TTFT {ttft} · {tps} tok/s · history {'on' if st['history'] else 'off'} · {st['strategy']}"
             )
             if st["summary"]:
                 text += f" · summary of {st['summarized_messages']} messages"
-            client = getattr(s.loaded, "client", None)
-            if client is not None:  # llama.cpp or a server: say which, and for a server its requests and retries
-                stats = client.stats()
+            stats = v.server
+            if stats is not None:  # llama.cpp or a server: say which, and for a server its requests and retries
                 alive = sum(1 for _, up in stats.replicas if up)
                 text += " · " + (
                     "llama.cpp"
-                    if client.label == "llamacpp"
+                    if v.client_label == "llamacpp"
                     else "server: " + server_words(stats.in_flight, stats.retries, alive, len(stats.replicas))
                 )
+            engine = getattr(self.app, "engine_status", None)
+            if engine is not None and engine.model is not None and v.server is None:
+                memory = f" · engine RSS {human_bytes(engine.rss_bytes)}"  # what the shared model costs
+                if len(text) + len(memory) <= self.size.width - 2:  # where it fits on the one line
+                    text += memory
         self.query_one("#chat-status", Static).update(text)
 
     def _model_choice(self) -> dict[str, str]:
@@ -177,7 +194,7 @@ class ChatScreen(Screen[None]):
         if isinstance(command, Say):
             self._send(command.text)
             return
-        if self.session is None:
+        if self.view is None:
             from core.chat.commands import Help, Quit
 
             if isinstance(command, Quit):
@@ -190,14 +207,45 @@ class ChatScreen(Screen[None]):
         self._apply(command)
 
     def _apply(self, command: Any) -> None:
-        from core.chat import apply_command
-        from core.errors import LlmTuiError
+        """Commands run in the engine, where the session is; the outcome comes back as CommandApplied. One at a
+        time, in the order typed: what is typed while one is in flight waits for it (a message too)."""
+        from core.chat.commands import Help, Quit
 
-        try:
-            outcome = apply_command(self.session, command)
-        except LlmTuiError as exc:
-            self.note(str(exc), "chat-error")
+        if isinstance(command, (Help, Quit)):  # nothing of the session's: no round trip
+            from core.chat import apply_command
+
+            self._applied(command, apply_command(None, command))
             return
+        if self.applying:
+            self.queued.append(("command", command))
+            return
+        self.applying = True
+        self.apply_worker(self.view.session_id, command)
+
+    def _next_queued(self) -> None:
+        if self.queued and not self.applying:
+            kind, item = self.queued.pop(0)
+            if kind == "command":
+                self._apply(item)
+            else:
+                self._send(item)
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group=COMMAND_GROUP)
+    def apply_worker(self, session_id: int, command: Any) -> None:
+        from core.engine.chat_jobs import ChatApply
+
+        app: Any = self.app
+        outcome, view = app.engine.run(ChatApply(session_id, command), lambda _e: None, threading.Event())
+        self.post_message(CommandApplied(command, outcome, view))
+
+    @on(CommandApplied)
+    def _command_applied(self, message: CommandApplied) -> None:
+        self.view = message.view
+        self.applying = False
+        self._applied(message.command, message.outcome)
+        self._next_queued()
+
+    def _applied(self, command: Any, outcome: Any) -> None:
         if outcome.changed and type(command).__name__ in ("Clear", "Load", "Retry", "Edit"):
             self._redraw_transcript()
         for line in outcome.lines:
@@ -228,7 +276,7 @@ class ChatScreen(Screen[None]):
     def _command(self, text: str) -> None:
         from core.chat import parse_input
 
-        if self.session is None:
+        if self.view is None:
             self._load_then(None, command=parse_input(text))
         else:
             self._apply(parse_input(text))
@@ -282,13 +330,16 @@ class ChatScreen(Screen[None]):
         if self.generating:
             self.note("a reply is being written; escape stops it", "chat-error")
             return
-        if self.session is None:
+        if self.view is None:
             self._load_then(text)
+            return
+        if self.applying:  # a command typed before it goes first
+            self.queued.append(("message", text))
             return
         self._warn_if_evaluating()
         self.stop_event = threading.Event()
         self.generating = True
-        self.chat_turn(self.session, text, self.stop_event)
+        self.chat_turn(self.view.session_id, text, self.stop_event)
 
     def _warn_if_evaluating(self) -> None:
         """A reply written while an evaluation runs shares the CPU or GPU with it: say so (its timing is skewed)."""
@@ -307,33 +358,27 @@ class ChatScreen(Screen[None]):
     def _load_then(self, text: str | None, command: Any = None, show_help: bool = False) -> None:
         choice = self._model_choice()
         app: Any = self.app
+        engine = app.engine_status
         if choice.get("backend", "transformers") != "transformers":
             self.note(f"connecting to {choice['spec'] or 'the server'} ({choice['backend']})...")
-        elif app.models.holds(choice["spec"], choice["device"], choice["dtype"], choice["quant"]):
+        elif engine is not None and engine.model == choice["spec"]:
             self.note(f"{choice['spec']} is already loaded (the evaluation's copy): no second load")
         else:
             self.note(f"loading {choice['spec']} on {choice['device']}...")
         self.pending = (text, command, show_help)
         self.generating = text is not None
-        self.load_session(choice, app.models)
+        self.loaded_choice = dict(choice)
+        self.load_session(choice)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=CHAT_GROUP)
-    def load_session(self, choice: dict[str, str], models: Any) -> None:
-        from core.chat import ChatSession, ChatStore
-
-        loaded = self._obtain(choice, models)
-        self.post_message(SessionReady(ChatSession(loaded, store=ChatStore(), autosave=True)))
-
-    def _obtain(self, choice: dict[str, str], models: Any) -> Any:
-        """The model for ``choice``, in the worker: the app's shared transformers copy, or llama.cpp / a server."""
-        from core.chat.remote import open_chat_model
+    def load_session(self, choice: dict[str, str]) -> None:
+        """The session opens in the engine: over its shared transformers copy, or llama.cpp / a server."""
+        from core.engine import ModelChoice
+        from core.engine.chat_jobs import ChatOpen
 
         app: Any = self.app
-        self.loaded_choice = dict(choice)
-        return open_chat_model(
-            choice.get("backend", "transformers"), choice["spec"], app.settings.cache, device=choice["device"],
-            dtype=choice["dtype"], quant=choice["quant"], base_url=choice.get("base_url") or None, models=models,
-        )  # fmt: skip
+        job = ChatOpen(ModelChoice.of(choice), app.settings.cache)
+        self.post_message(SessionReady(app.engine.run(job, lambda _e: None, threading.Event())))
 
     def _switch_to(self, choice: dict[str, str]) -> None:
         if self.generating:
@@ -341,26 +386,26 @@ class ChatScreen(Screen[None]):
             return
         self.note(f"loading {choice['spec']} on {choice['device']}...")
         self.generating = True  # no turn starts while the model changes
-        app: Any = self.app
-        self.switch_model(choice, app.models)
+        self.switch_model(self.view.session_id, choice)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=CHAT_GROUP)
-    def switch_model(self, choice: dict[str, str], models: Any) -> None:
-        self.post_message(ModelSwitched(self._obtain(choice, models)))
+    def switch_model(self, session_id: int, choice: dict[str, str]) -> None:
+        from core.engine import ModelChoice
+        from core.engine.chat_jobs import ChatSwitch
+
+        app: Any = self.app
+        job = ChatSwitch(session_id, ModelChoice.of(choice), app.settings.cache)
+        lines, view = app.engine.run(job, lambda _e: None, threading.Event())
+        self.loaded_choice = dict(choice)
+        self.post_message(ModelSwitched(lines, view))
 
     @on(ModelSwitched)
     def _model_switched(self, message: ModelSwitched) -> None:
-        from core.errors import LlmTuiError
-
         self.generating = False
-        try:
-            lines = self.session.switch_model(message.loaded)
-        except LlmTuiError as exc:
-            self.note(str(exc), "chat-error")
-        else:
-            for line in lines:
-                self.note(line)
-            self._remember(message.loaded.source.spec)
+        self.view = message.view
+        for line in message.lines:
+            self.note(line)
+        self._remember(message.view.spec)
         self._status()
 
     def _remember(self, spec: str) -> None:
@@ -372,12 +417,12 @@ class ChatScreen(Screen[None]):
 
     @on(SessionReady)
     def _session_ready(self, message: SessionReady) -> None:
-        self.session = message.session
-        self._remember(self.session.loaded.source.spec)
-        info = self.session.loaded.info
+        self.view = message.view
+        self._remember(self.view.spec)
+        info = self.view.info
         self.note(
             f"{info.spec} ready {where_model_runs(info.device, info.dtype, info.quant, info.source)}; "
-            f"prompt format: {self.session.format.name}"
+            f"prompt format: {self.view.format_name}"
         )
         text, command, show_help = getattr(self, "pending", (None, None, False))
         self.pending = (None, None, False)
@@ -393,8 +438,17 @@ class ChatScreen(Screen[None]):
         self._status()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=CHAT_GROUP)
-    def chat_turn(self, session: Any, text: str, stop: threading.Event) -> None:
-        session.run_turn(text, lambda event: self.post_message(ChatEvent(event)), stop)
+    def chat_turn(self, session_id: int, text: str, stop: threading.Event) -> None:
+        from core.engine.chat_jobs import ChatTurn
+
+        app: Any = self.app
+        view = app.engine.run(ChatTurn(session_id, text), lambda event: self.post_message(ChatEvent(event)), stop)
+        self.post_message(ViewUpdated(view))
+
+    @on(ViewUpdated)
+    def _view_updated(self, message: ViewUpdated) -> None:
+        self.view = message.view
+        self._status()
 
     @on(ChatEvent)
     async def _chat_event(self, message: ChatEvent) -> None:
@@ -414,7 +468,7 @@ class ChatScreen(Screen[None]):
             )
         elif isinstance(e, ReplyDelta):
             self._reply_text += e.text
-            if self._stream is not None and self.session is not None and self.session.settings.stream:
+            if self._stream is not None and self.view is not None and self.view.stream:
                 await self._stream.write(keep_line_breaks(e.text))
         elif isinstance(e, Summarizing):
             self.note(f"summarizing {e.messages} older messages to fit the context...")
@@ -439,15 +493,31 @@ class ChatScreen(Screen[None]):
 
     @on(Worker.StateChanged)
     async def _worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != CHAT_GROUP or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+        if event.worker.group not in (CHAT_GROUP, COMMAND_GROUP):
             return
-        self.generating = False
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        if event.worker.group == CHAT_GROUP:
+            self.generating = False
+        elif event.state == WorkerState.ERROR:
+            self.applying = False  # a command that failed: the next one typed goes on
+            self.call_after_refresh(self._next_queued)
         if event.state == WorkerState.ERROR:
+            from core.engine import EngineDied
             from core.errors import LlmTuiError
 
             error = event.worker.error
-            await self._end_reply(False)
-            text = str(error) if isinstance(error, LlmTuiError) else f"{type(error).__name__}: {error}"
+            if event.worker.group == CHAT_GROUP:
+                await self._end_reply(False)
+            text = (
+                str(error)
+                if isinstance(error, LlmTuiError)
+                else f"{getattr(error, 'kind', type(error).__name__)}: {error}"
+            )
+            if isinstance(error, EngineDied) and self.view is not None:  # its session went with it
+                name = self.view.stats["name"]
+                self.view = None
+                text = f"{error}; this conversation was saved as {name}: /load {name} goes on with it"
             self.note(text, "chat-error")
         self._status()
 
@@ -455,11 +525,11 @@ class ChatScreen(Screen[None]):
         transcript = self.query_one("#transcript", VerticalScroll)
         transcript.remove_children()
         widgets: list[Any] = []
-        for m in self.session.messages:
-            if m.role == "user":
-                widgets.append(Static(m.content, markup=False, classes="chat-user"))
-            elif m.role == "assistant":
-                widgets.append(Markdown(keep_line_breaks(m.content), classes="chat-reply"))
-        if self.session.summary.text:
-            widgets.insert(0, Static(f"summary: {self.session.summary.text}", markup=False, classes="chat-summary"))
+        for role, content in self.view.messages:
+            if role == "user":
+                widgets.append(Static(content, markup=False, classes="chat-user"))
+            elif role == "assistant":
+                widgets.append(Markdown(keep_line_breaks(content), classes="chat-reply"))
+        if self.view.summary:
+            widgets.insert(0, Static(f"summary: {self.view.summary}", markup=False, classes="chat-summary"))
         transcript.mount_all(widgets or [Static(self._welcome(), classes="chat-note")])

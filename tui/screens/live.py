@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -35,6 +36,7 @@ from core.schema import TaskInfo, Timing
 
 from ..format import (
     cut,
+    engine_words,
     human_bytes,
     in_flight_words,
     metric_short,
@@ -45,7 +47,7 @@ from ..format import (
     server_words,
     where_model_runs,
 )
-from ..messages import EngineEvent
+from ..messages import EngineEvent, EngineStatusChanged
 from ..widgets.panels import DocumentPanel, TimingPanel, pick_index
 
 EVAL_GROUP = "evaluation"
@@ -68,6 +70,7 @@ class LiveScreen(Screen[None]):
         self.batch_words = ""
         self.task_info: TaskInfo | None = None
         self.model = ""
+        self.killed = False
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -120,33 +123,21 @@ class LiveScreen(Screen[None]):
         )
         self.queue_size = len(configs)
         self.queue_index = 0
-        app: Any = self.app
-        self.run_queue(configs, self.cancel, app.models)
+        self.killed = False
+        self.run_queue(configs, self.cancel)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=EVAL_GROUP)
-    def run_queue(self, configs: list[Any], cancel: threading.Event, models: Any) -> None:
-        """Runs in a thread: the engine's events are posted as messages, nothing here touches a widget.
+    def run_queue(self, configs: list[Any], cancel: threading.Event) -> None:
+        """Runs in a thread: the engine (a child process) runs the queue; its events are posted as messages,
+        nothing here touches a widget."""
+        from core.engine import EngineDied, Evaluate
 
-        With several runs, every task's data, subsets and shot count are checked first (as the CLI does), so a
-        bad choice for the last task fails before the first model loads, not after the first runs.
-        """
-        from core.evaluate import evaluate, plan
-        from core.locations import cache_dir
-
-        def emit(event: Any) -> None:
-            self.post_message(EngineEvent(event))
-
-        if len(configs) > 1:
-            checked: set[str] = set()
-            for config in configs:
-                if config.task not in checked:
-                    checked.add(config.task)
-                    config.validate()
-                    plan(config, cache_dir(config.cache_dir), emit, cancel)
-        for config in configs:
-            if cancel.is_set():
-                break
-            evaluate(config, emit, cancel, models)
+        app: Any = self.app
+        try:
+            app.engine.run(Evaluate(tuple(configs)), lambda event: self.post_message(EngineEvent(event)), cancel)
+        except EngineDied:
+            if not self.killed:  # the user's second cancel ends the engine: that is no error
+                raise
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_run":
@@ -160,10 +151,17 @@ class LiveScreen(Screen[None]):
         self.refresh_bindings()
 
     def action_cancel_run(self) -> None:
-        if self.running and not self.cancel.is_set():
+        if not self.running:
+            return
+        app: Any = self.app
+        if not self.cancel.is_set():
             self.cancel.set()
-            self.log_line("[yellow]stopping after the current batch...[/]")
-            self.notify("stopping after the current batch; progress is saved")
+            self.log_line("[yellow]stopping after the current batch (escape again: stop the engine now)...[/]")
+            self.notify("stopping after the current batch; progress is saved (escape again: stop now)")
+        elif not self.killed and app.engine.kind == "process":
+            self.killed = True
+            app.engine.kill()  # the batch in flight is lost; every finished one is in the journal
+            self.log_line("[yellow]engine stopped; the run resumes from its last finished batch (f4, u)[/]")
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -216,6 +214,16 @@ class LiveScreen(Screen[None]):
         self._title(f"{escape(e.model)} {escape(where_model_runs(i.device, i.dtype, i.quant, i.source))}")
         self._show_timing()
 
+    @on(EngineStatusChanged)
+    def _engine_status(self, message: EngineStatusChanged) -> None:
+        """Say once per model what the engine process holds and how much memory it takes."""
+        st = message.status
+        shown = (st.pid, st.model)
+        if st.model is None or shown == getattr(self, "_engine_shown", None):
+            return
+        self._engine_shown = shown
+        self.log_line(f"[dim]{escape(engine_words(st))}[/]")
+
     def _task_words(self) -> str:
         """The task and its primary metric, as the header shows them: "ARC-Challenge, acc_norm"."""
         if self.task_info is None:
@@ -225,7 +233,7 @@ class LiveScreen(Screen[None]):
     def _title(self, text: str) -> None:
         queue = f"  [dim]run {self.queue_index}/{self.queue_size}[/]" if self.queue_size > 1 else ""
         task = f"[b]{escape(self._task_words())}[/]: " if self.task_info is not None else ""
-        self.query_one("#run-title", Static).update(task + text + queue)
+        self.query_one("#run-title", Static).update(task + text + queue, layout=False)  # one fixed line
 
     def _on_RunStarted(self, e: RunStarted) -> None:
         self.queue_index += 1
@@ -351,8 +359,11 @@ class LiveScreen(Screen[None]):
         self._title(f"cancelled: {escape(e.run_dir)} ({e.done}/{e.total}, resumable)")
         self._terminal_title(f"cancelled at {e.done}/{e.total}")
 
-    @staticmethod
-    def current_rss() -> int:
+    def engine_rss(self) -> int:
+        """The memory of the process holding the model: the engine's (its last status), or this one's (inline)."""
+        status = getattr(self.app, "engine_status", None)
+        if status is not None and status.pid != os.getpid():
+            return int(status.rss_bytes)
         import psutil
 
         return int(psutil.Process().memory_info().rss)
@@ -371,7 +382,7 @@ class LiveScreen(Screen[None]):
             "load_s": self.load_s, "wall_s": wall, "cpu_s": cpu, "gpu_s": gpu, "questions_per_s": qps,
             "tokens_per_s": tokens / wall if wall else None,
             "eta_s": (self.total - self.done) / qps if qps and self.running and self.done < self.total else None,
-            "rss_bytes": self.current_rss(), "peak_gpu_bytes": cur.peak_gpu_bytes,
+            "rss_bytes": self.engine_rss(), "peak_gpu_bytes": cur.peak_gpu_bytes,
         })  # fmt: skip
 
 

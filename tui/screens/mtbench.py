@@ -162,7 +162,7 @@ class MtBenchScreen(Screen[None]):
         history = self.query_one("#mt-history", Checkbox).value
         choice = self._choice()
         self._say(f"loading {choice['spec']}...")
-        self.answer_worker(choice, history, per_category, max_tokens, app.models, app.settings.cache, self.cancel)
+        self.answer_worker(choice, history, per_category, max_tokens, app.settings.cache, self.cancel)
 
     def action_judge(self) -> None:
         if self.busy:
@@ -207,50 +207,23 @@ class MtBenchScreen(Screen[None]):
 
     # -- workers ---------------------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group=MT_GROUP)
-    def answer_worker(self, choice: dict[str, str], history: bool, per_category: int, max_tokens: int, models: Any,
+    def answer_worker(self, choice: dict[str, str], history: bool, per_category: int, max_tokens: int,
                       cache: Path, cancel: threading.Event) -> None:  # fmt: skip
-        from core.chat.remote import open_chat_model
-        from core.mtbench import answer_questions, bundled_questions, model_id_for
-        from core.mtbench import per_category as pick
+        """In the engine (the app's shared model), answers written as each finishes; events come back here."""
+        from core.engine import ModelChoice, MtAnswer
 
-        def emit(event: Any) -> None:
-            self.post_message(EngineEvent(event))
-
-        questions = pick(bundled_questions(cache), per_category)
-        loaded = open_chat_model(choice["backend"], choice["spec"], cache, device=choice["device"],
-                                 dtype=choice["dtype"], quant=choice["quant"], base_url=choice["base_url"] or None,
-                                 models=models, emit=emit, cancel=cancel)  # fmt: skip
-        answer_questions(loaded, questions, self.folder / "model_answer",
-                         model_id=model_id_for(loaded.source.spec, history), history=history,
-                         max_new_tokens=max_tokens, emit=emit, cancel=cancel)  # fmt: skip
+        app: Any = self.app
+        job = MtAnswer(ModelChoice.of(choice), history, per_category, max_tokens, self.folder, cache)
+        app.engine.run(job, lambda event: self.post_message(EngineEvent(event)), cancel)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group=MT_GROUP)
     def judge_worker(self, judge_spec: str, choice: dict[str, str], per_category: int, cache: Path,
                      cancel: threading.Event) -> None:  # fmt: skip
-        from core import assets
-        from core.mtbench import bundled_questions
-        from core.mtbench import per_category as pick
-        from core.mtbench.judge import load_answer_files, load_judge_prompts, load_references, run_judging
-        from core.mtbench.judges import open_judge
+        from core.engine import ModelChoice, MtJudge
 
-        def emit(event: Any) -> None:
-            self.post_message(EngineEvent(event))
-
-        questions = pick(bundled_questions(cache), per_category)
-        answers = load_answer_files([self.folder / "model_answer"])
-        prompts = load_judge_prompts(assets.ensure("mt-bench-judge-prompts", cache))
-        refs = load_references(assets.ensure("mt-bench-reference-0125", cache),
-                               assets.ensure("mt-bench-reference", cache))  # fmt: skip
-        chosen = {q.question_id for q in questions}
-        answers = {m: {q: a for q, a in by_q.items() if q in chosen} for m, by_q in answers.items()}
-        backend = "llamacpp" if choice["backend"] == "llamacpp" else "transformers"
-        judge = open_judge(judge_spec, cache, backend=backend, device=choice["device"], dtype=choice["dtype"],
-                           emit=emit, cancel=cancel)  # fmt: skip
-        try:
-            run_judging(judge, questions, answers, prompts, refs, self.folder / "model_judgment", emit=emit,
-                        cancel=cancel)  # fmt: skip
-        finally:
-            judge.close()
+        app: Any = self.app
+        job = MtJudge(judge_spec, ModelChoice.of(choice), per_category, self.folder, cache)
+        app.engine.run(job, lambda event: self.post_message(EngineEvent(event)), cancel)
 
     # -- events ----------------------------------------------------------------------------------------------------
     @on(EngineEvent)

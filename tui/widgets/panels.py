@@ -179,7 +179,8 @@ class DocumentPanel(Static):
         if self.record is None:
             return
         size = self.content_size
-        self.update(document_text(self.record, self.task_info, size.width or 76, size.height or 6))
+        # its size is the layout's (CSS), never its text's: no layout pass for each document shown
+        self.update(document_text(self.record, self.task_info, size.width or 76, size.height or 6), layout=False)
 
 
 class TimingPanel(Static):
@@ -202,4 +203,4 @@ class TimingPanel(Static):
         ]
         for row in rows:
             table.add_row(*row)
-        self.update(table)
+        self.update(table, layout=False)  # a fixed-size panel (app.tcss): no layout pass per update
