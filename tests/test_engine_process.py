@@ -147,3 +147,30 @@ async def test_a_second_escape_stops_the_engine_at_once_without_an_error(tiny_mo
         log = "\n".join(str(line) for line in live.query_one("#log").lines)
         assert "engine stopped" in log
         await pilot.press("ctrl+q")
+
+
+def test_a_chat_session_and_mt_bench_answers_live_in_the_engine(engine, tiny_model, tmp_path, monkeypatch):
+    """Every event kind of a chat turn and of MT-Bench answers crosses the pipe; the session stays in the engine."""
+    from core.chat import parse_input
+    from core.engine import ModelChoice, MtAnswer
+    from core.engine.chat_jobs import ChatApply, ChatOpen, ChatTurn
+    from core.locations import cache_dir
+
+    monkeypatch.setenv("LLM_TUI_CHATS", str(tmp_path / "chats"))  # the engine starts after this: it inherits it
+    choice = ModelChoice(spec=str(tiny_model), device="cpu", dtype="float32")
+    none = threading.Event()
+    view = engine.run(ChatOpen(choice, cache_dir(None)), lambda _e: None, none)
+    outcome, view = engine.run(ChatApply(view.session_id, parse_input("/set max_new_tokens=4")), lambda _e: None, none)
+    assert any("max_new_tokens 4" in line for line in outcome.lines)
+    events: list = []
+    view = engine.run(ChatTurn(view.session_id, "Hello"), events.append, none)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "TurnStarted" and kinds[-1] == "TurnFinished" and "ReplyDelta" in kinds
+    assert [role for role, _ in view.messages] == ["user", "assistant"] and view.stats["turns"] == 1
+    assert (tmp_path / "chats").is_dir()  # autosaved by the engine, where the app said
+    events.clear()
+    engine.run(MtAnswer(choice, True, 1, 3, tmp_path / "mt", cache_dir(None)), events.append, none)
+    assert sum(type(e).__name__ == "AnswerFinished" for e in events) == 8  # one question per category
+    answers = (tmp_path / "mt" / "model_answer").glob("*.jsonl")
+    assert sum(len(p.read_text().splitlines()) for p in answers) == 8
+    assert engine.status is not None and engine.status.loads == 1  # chat and MT-Bench: one model
