@@ -174,3 +174,14 @@ def test_a_chat_session_and_mt_bench_answers_live_in_the_engine(engine, tiny_mod
     answers = (tmp_path / "mt" / "model_answer").glob("*.jsonl")
     assert sum(len(p.read_text().splitlines()) for p in answers) == 8
     assert engine.status is not None and engine.status.loads == 1  # chat and MT-Bench: one model
+
+
+def test_the_engine_works_in_the_apps_folder_so_relative_paths_agree(engine, tiny_model, mmlu_file, tmp_path,
+                                                                     monkeypatch):  # fmt: skip
+    (tmp_path / "core").mkdir()  # a folder named like the engine's package must not shadow it
+    (tmp_path / "core" / "__init__.py").write_text("raise ImportError('not llm-tui')\n")
+    monkeypatch.chdir(tmp_path)
+    config = EvalConfig(model=str(tiny_model), data=str(mmlu_file), subsets="virology", device="cpu",
+                        dtype="float32", output="runs/here")  # fmt: skip
+    engine.run(Evaluate((config,)), lambda _e: None, threading.Event())
+    assert (tmp_path / "runs" / "here" / "results.json").is_file()

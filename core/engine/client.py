@@ -106,7 +106,6 @@ class ProcessEngine:
     def _start_locked(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             return
-        import os
         import socket
         import subprocess
         import sys
@@ -114,14 +113,15 @@ class ProcessEngine:
         from pathlib import Path
 
         # a fresh interpreter that imports only the engine (multiprocessing's spawn would import the app's
-        # __main__ again); the socket is its one channel, pickled messages both ways
+        # __main__ again), in the app's working folder (relative paths mean the same in both) but importing this
+        # llm-tui first (not a `core` package that folder may hold); the socket is its one channel
         mine, theirs = socket.socketpair()
         root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+        boot = f"import sys; sys.path.insert(0, {root!r}); from core.engine.serve import main; main(sys.argv[1:])"
         fd = theirs.fileno()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  (the engine's warnings and last words; kept open)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "core.engine.serve", str(fd)], pass_fds=(fd,), env=env, cwd=root,
+            [sys.executable, "-c", boot, str(fd)], pass_fds=(fd,),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
         )  # fmt: skip
         theirs.close()

@@ -123,7 +123,7 @@ def serve(conn: Any) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m core.engine.serve FD``: serve on the inherited socket FD (see client.ProcessEngine)."""
+    """Serve on the inherited socket FD (``argv[0]``; see client.ProcessEngine, which starts it)."""
     import socket
     from multiprocessing.connection import Connection
 
