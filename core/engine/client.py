@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import LlmTuiError
 from .jobs import EngineState, Job
-from .protocol import Cancel, EngineStatus, Hello, JobDone, JobEvent, JobFailed, Shutdown, Submit
+from .protocol import PROTOCOL, Cancel, EngineStatus, Hello, JobDone, JobEvent, JobFailed, Shutdown, Submit
 
 POLL_S = 0.05  # how often a waiting job looks at its cancel flag
 START_TIMEOUT_S = 120.0  # a spawned interpreter imports little before it says Hello; this is a dead-engine guard
@@ -141,6 +141,9 @@ class ProcessEngine:
             except Exception:  # a message that does not unpickle: the engine is not ours to trust any more
                 break
             if isinstance(message, Hello):
+                if message.protocol != PROTOCOL:  # another llm-tui's engine: not one to send jobs to
+                    proc.kill()
+                    break
                 self.hello = message
                 ready.set()
             elif isinstance(message, EngineStatus):
