@@ -182,3 +182,15 @@ def _restore_stop_signals():
     yield
     for s, handler in previous.items():
         signal.signal(s, handler)
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_found():
+    """The app freezes what lives as long as it (tui/collector.py) and collects young objects less often; in one
+    test process of many apps, give each test's frozen objects back to the collector afterwards."""
+    import gc
+
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)

@@ -185,3 +185,47 @@ def test_the_engine_works_in_the_apps_folder_so_relative_paths_agree(engine, tin
                         dtype="float32", output="runs/here")  # fmt: skip
     engine.run(Evaluate((config,)), lambda _e: None, threading.Event())
     assert (tmp_path / "runs" / "here" / "results.json").is_file()
+
+
+RACE = """
+import threading
+from dataclasses import dataclass
+from core.engine import InlineEngine
+from core.engine.jobs import Job
+
+@dataclass(frozen=True)
+class ImportsTransformers(Job):  # what the warm-up did
+    def run(self, state, emit, cancel):
+        import transformers  # noqa: F401
+
+@dataclass(frozen=True)
+class LoadsAModelClass(Job):
+    def run(self, state, emit, cancel):
+        from transformers import AutoModelForCausalLM  # noqa: F401  (what a run's model load does first)
+
+engine, errors = InlineEngine(), []
+def run(job):
+    try:
+        engine.run(job, lambda _e: None, threading.Event())
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=run, args=(job,)) for job in (ImportsTransformers(), LoadsAModelClass())]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(errors)
+"""
+
+
+def test_two_jobs_starting_at_once_import_transformers_without_a_race():
+    """The warm-up and a run started at once resolved transformers' lazy names on two threads, which failed about
+    one time in two ("cannot import name 'AutoModelForCausalLM'"); jobs now import it once, the others waiting.
+    Three fresh interpreters: without the fix, all three pass about one time in eight."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", RACE], cwd=root, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from textual import events, on, work
-from textual.app import App, SystemCommand
+from textual.app import App, AwaitMount, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from .collector import collect_less_often, freeze_long_lived
 from .messages import EngineStatusChanged, StartRuns, WarmupDone
 from .screens.chat import ChatScreen
 from .screens.dialogs import MIN_SIZE, ErrorDialog, HelpScreen, TooSmall
@@ -62,6 +64,7 @@ class LlmTuiApp(App[None]):
         super().__init__()
         self.settings = settings or AppSettings.load()
         self.warmup_result: WarmupDone | None = None
+        self._shown: weakref.WeakSet[Screen] = weakref.WeakSet()
         from core.engine import make_engine
 
         kind = engine or os.environ.get("LLM_TUI_ENGINE", "process")
@@ -153,10 +156,13 @@ class LlmTuiApp(App[None]):
 
     def on_mount(self) -> None:
         self.on_mount_signals()
+        collect_less_often()
+        self.screen_change_signal.subscribe(self, self._screen_shown)
         self._fit(self.size.width, self.size.height)
         if self._injected is not None:
             self._warmed(WarmupDone(self._injected[0], self._injected[1]))
-        else:
+        else:  # (not when devices are given: tests that press keys at once, snapshots)
+            self._prepare_help()
             self.warm_up()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="warmup")
@@ -169,6 +175,7 @@ class LlmTuiApp(App[None]):
         from core.engine import Warm
 
         error = None
+        from . import mtbench_tables  # noqa: F401  (numpy and the analysis: here, not on the first f6)
         from .screens import compare, run_detail  # noqa: F401  (here, not on the first f1 or enter)
 
         try:
@@ -182,9 +189,15 @@ class LlmTuiApp(App[None]):
             counts = load_bundled(self.settings.cache).counts()
         self.post_message(WarmupDone(devices, counts, error))
 
+    def _screen_shown(self, screen: Screen) -> None:
+        if screen not in self._shown:  # a screen's widgets live as long as the app: out of the collector's way
+            self._shown.add(screen)
+            self.call_after_refresh(freeze_long_lived)
+
     @on(WarmupDone)
     def _warmed(self, message: WarmupDone) -> None:
         self.warmup_result = message
+        self.call_after_refresh(freeze_long_lived)
         setup = self.get_screen("setup")
         if setup.is_mounted:
             setup.post_message(WarmupDone(message.devices, message.counts, message.error))
@@ -205,6 +218,15 @@ class LlmTuiApp(App[None]):
         import asyncio
 
         await asyncio.to_thread(self.engine.close)  # its jobs stop at a batch boundary; killed after a grace
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        screen = self.get_screen(self.MODES[mode]) if isinstance(self.MODES.get(mode), str) else None
+        if screen is not None and not screen.is_mounted:
+            # Its first display composes it under the current stylesheet; Textual would then re-parse every CSS rule
+            # and restyle every widget again (~100 ms on a small CPU: a stall while a model loads). Nothing has
+            # changed since, so mark it up to date (a theme change later still refreshes it).
+            screen._css_update_count = self._css_update_count
+        return super().switch_mode(mode)
 
     @on(StartRuns)
     def _start_runs(self, message: StartRuns) -> None:
@@ -228,8 +250,36 @@ class LlmTuiApp(App[None]):
         self.push_screen(ErrorDialog(title, text))
 
     def action_help(self) -> None:
+        self._install_help()
+        self.push_screen("help")
+
+    def _prepare_help(self) -> None:
+        """Show the help screen once, unseen (the first frame waits for it), at start-up: its first display (compose,
+        styles, two layout passes: ~50 ms on 2 cores, the slowest key press of a session) is paid here, not on the
+        user's first f1."""
+        if self.is_screen_installed("help") or len(self.screen_stack) != 1 or self._too_small is not None:
+            return
+        self._install_help()
+        screen = self.get_screen("help", HelpScreen)
+        held = self.batch_update()
+        held.__enter__()
+        screen.unseen = []  # keys pressed meanwhile are kept for the screen beneath
+
+        def done() -> None:
+            keys, screen.unseen = screen.unseen, None
+            try:
+                if self.screen is screen:
+                    self.pop_screen()
+            finally:
+                held.__exit__(None, None, None)
+            for key in keys or ():
+                self.simulate_key(key)
+
+        self.push_screen(screen)
+        self.call_after_refresh(done)
+
+    def _install_help(self) -> None:
         if self.is_screen_installed("help"):
-            self.push_screen("help")
             return
         from .screens.compare import CompareScreen
         from .screens.run_detail import RunDetailScreen
@@ -259,7 +309,6 @@ class LlmTuiApp(App[None]):
             ]
         )
         self.install_screen(HelpScreen(sections), "help")  # built once: the table of every key does not change
-        self.push_screen("help")
 
     def on_mount_signals(self) -> None:
         """SIGTERM (kill, systemd) and SIGHUP (a closed SSH session) quit like `q`: a run in progress stops after

@@ -274,9 +274,11 @@ class InlineEngine:
         pass
 
     def run(self, job: Job, emit: Callable[[Any], None], cancel: threading.Event) -> Any:
+        from .jobs import import_libraries
         from .serve import status
 
         try:
+            import_libraries()
             return job.run(self.state, emit, cancel)
         finally:
             self.status = status(self.state)

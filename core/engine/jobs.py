@@ -18,6 +18,25 @@ from ..config import EvalConfig
 from ..models import ModelCache
 
 Emit = Callable[[Any], None]
+_IMPORTS = threading.Lock()
+_imported = False
+
+
+def import_libraries() -> None:
+    """Import transformers (and torch) once, before a job runs: transformers resolves its names lazily, and two
+    jobs resolving them at once on two threads (the app's warm-up and a run started at once) fail with "cannot
+    import name 'AutoModelForCausalLM' from 'transformers'" (seen here). The first job imports; the others wait."""
+    global _imported
+    with _IMPORTS:
+        if _imported:
+            return
+        try:
+            import transformers
+
+            transformers.AutoModelForCausalLM, transformers.AutoTokenizer  # noqa: B018  (the lazy names, resolved)
+        except Exception:  # noqa: S110  (a broken install is the job's own error to report, with its context)
+            pass
+        _imported = True
 
 
 @dataclass
@@ -65,8 +84,6 @@ class Warm(Job):
     """Import torch and transformers and look at the devices, so that the first real job starts at once."""
 
     def run(self, state: EngineState, emit: Emit, cancel: threading.Event) -> Any:
-        import transformers  # noqa: F401
-
         from ..devices import available_devices
 
         return available_devices()

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from ..errors import LlmTuiError, one_line
-from .jobs import EngineState
+from .jobs import EngineState, import_libraries
 from .protocol import (
     PROTOCOL,
     Cancel,
@@ -67,6 +67,7 @@ class _Engine:
                 self.send(status(self.state))
 
         try:
+            import_libraries()
             result = job.run(self.state, emit, cancel)
         except LlmTuiError as exc:
             self.send(JobFailed(job_id, type(exc).__name__, str(exc), True, getattr(exc, "exit_code", 1)))

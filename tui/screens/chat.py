@@ -18,12 +18,13 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Markdown, Static
+from textual.widgets import Header, Input, Markdown, Static
 from textual.worker import Worker, WorkerState
 
 from core.events import Event
 
 from ..format import human_bytes, keep_line_breaks, model_name, server_words, where_model_runs
+from ..widgets.key_bar import KeyBar
 
 CHAT_GROUP = "chat"
 COMMAND_GROUP = "chat-command"  # commands run beside a turn (as /stats during a reply), never cancelling it
@@ -98,7 +99,7 @@ class ChatScreen(Screen[None]):
         yield VerticalScroll(Static(self._welcome(), classes="chat-note"), id="transcript")
         yield Static("", id="chat-status")
         yield Input(placeholder="message, or /help for commands (enter sends, up recalls)", id="chat-input")
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     @staticmethod
     def _welcome() -> str:

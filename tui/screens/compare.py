@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from core.schema import RunResults
@@ -24,6 +24,7 @@ from core.tasks import TASK_NAMES
 from ..format import human_bytes, metric_short, percent, rate, seconds
 from ..widgets.analysis_view import heat
 from ..widgets.charts import drawing, grouped_subject_bars, memory_bars, overall_bars, run_label, timing_bars
+from ..widgets.key_bar import KeyBar
 from ..widgets.legend_plot import LegendPlot
 
 PER_TASK = ("#overlap-summary", "#pairs", "#configs")
@@ -145,7 +146,7 @@ class CompareScreen(Screen[None]):
                 yield LegendPlot(id="letters-plot")
             with TabPane("Configs", id="tab-configs"):
                 yield Static("analysing...", id="configs")
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         several = len(self.task_names) > 1

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -85,22 +87,26 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
         super().__init__()
         self.sections = sections
+        self.unseen: list[str] | None = None  # while the app shows it unseen (LlmTuiApp._prepare_help): keys held
+
+    def on_key(self, event: events.Key) -> None:
+        if self.unseen is not None:
+            self.unseen.append(event.key)
+            event.stop()
+            event.prevent_default()
 
     def compose(self) -> ComposeResult:
-        # padded columns as one Text, not a rich Table: the same look, and cheap to lay out (a Table measures
+        # padded columns as one Content, not a rich Table: the same look, and cheap to lay out (a Table measures
         # every cell at every layout, a quarter of a second for these ~80 rows on a small machine)
         rows = [(where, key, does) for where, bindings in self.sections for key, does in bindings]
         w_where = max(len("where"), *(len(r[0]) for r in rows))
         w_key = max(len("key"), *(len(r[1]) for r in rows))
-        text = Text(no_wrap=False)
-        text.append(f"{'where':<{w_where}}  {'key':<{w_key}}  does\n", style="bold")
+        parts: list[tuple[str, str] | str] = [(f"{'where':<{w_where}}  {'key':<{w_key}}  does\n", "bold")]
         for where, key, does in rows:
-            text.append(f"{where:<{w_where}}  ", style="dim")
-            text.append(f"{key:<{w_key}}  ", style="bold")
-            text.append(does + "\n")
+            parts += [(f"{where:<{w_where}}  ", "dim"), (f"{key:<{w_key}}  ", "bold"), does + "\n"]
         with VerticalScroll(id="dialog", classes="help"):
             yield Label("Keys (escape closes)", id="dialog-title")
-            yield Static(text)
+            yield Static(Content.assemble(*parts))
 
 
 class QuestionDetail(ModalScreen[None]):

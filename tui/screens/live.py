@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, RichLog, Static
+from textual.widgets import DataTable, Header, Label, ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from core.events import (
@@ -48,6 +48,7 @@ from ..format import (
     where_model_runs,
 )
 from ..messages import EngineEvent, EngineStatusChanged
+from ..widgets.key_bar import KeyBar
 from ..widgets.panels import DocumentPanel, TimingPanel, pick_index
 
 EVAL_GROUP = "evaluation"
@@ -100,7 +101,7 @@ class LiveScreen(Screen[None]):
                 yield TimingPanel("", id="timing")
             yield DocumentPanel("", id="question")
             yield RichLog(id="log", max_lines=400, markup=True, wrap=False)
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.sub_title = "live evaluation"

@@ -18,12 +18,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Checkbox, Footer, Header, Input, Label, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import Checkbox, Header, Input, Label, ProgressBar, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from ..format import model_name
 from ..messages import EngineEvent
 from ..widgets.charts import drawing
+from ..widgets.key_bar import KeyBar
 from ..widgets.legend_plot import LegendPlot, grouped_bars
 
 MT_GROUP = "mtbench"
@@ -87,7 +88,7 @@ class MtBenchScreen(Screen[None]):
                     yield LegendPlot(id="mt-plot")
                 with TabPane("Tables", id="mt-tab-tables"), VerticalScroll():
                     yield Static("", id="mt-tables")
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.sub_title = "MT-Bench"

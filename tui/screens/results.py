@@ -11,7 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.widgets.data_table import ColumnKey
 
 from core.runs import list_runs
@@ -19,6 +19,7 @@ from core.schema import RunResults
 
 from ..format import metric_short, model_name, percent, plural, seconds
 from ..messages import StartRuns
+from ..widgets.key_bar import KeyBar
 
 COLUMNS = [
     ("mark", " "), ("model", "model"), ("task", "task"), ("accuracy", "score"), ("questions", "docs"),
@@ -80,7 +81,7 @@ class ResultsScreen(Screen[None]):
         yield Header()
         yield DataTable(id="runs", cursor_type="cell", zebra_stripes=True)
         yield Static("", id="runs-hint", classes="note")
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.sub_title = "results"

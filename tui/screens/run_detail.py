@@ -11,7 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Input, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from core.errors import LlmTuiError
@@ -21,6 +21,7 @@ from core.schema import DocRecord, RunResults
 
 from ..format import cut, human_bytes, metric_short, percent, rate, seconds, tail
 from ..widgets.charts import run_label, score_bars
+from ..widgets.key_bar import KeyBar
 from ..widgets.panels import pick_index
 from .dialogs import QuestionDetail
 
@@ -102,7 +103,7 @@ class RunDetailScreen(Screen[None]):
                 yield Input(placeholder="/ find: words in the document, its subset or answer (enter: to the table)",
                             id="doc-filter", compact=True)  # fmt: skip
                 yield DataTable(id="questions", cursor_type="row", zebra_stripes=True)
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         r = self.results

@@ -16,7 +16,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
     Checkbox,
-    Footer,
     Header,
     Input,
     Label,
@@ -37,6 +36,7 @@ from core.tasks import DEFAULT_TASK
 
 from ..format import metric_short, state_mark
 from ..messages import DataSubjects, ServerChecked, StartRuns, WarmupDone
+from ..widgets.key_bar import KeyBar
 
 SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 OTHER = "other subjects"  # the group of a data file's subjects that are not MMLU's
@@ -170,9 +170,12 @@ class SetupScreen(Screen[None]):
                     )
                     yield SelectionList[str](id="subjects")
                     yield Static("", id="subject-summary", classes="note")
-        yield Footer(show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
+        # styled as it mounted: Textual's full CSS refresh when the user first comes back here would be redundant
+        # (~100 ms; see LlmTuiApp.switch_mode)
+        self._css_update_count = self.app._css_update_count
         self.title = "llm-tui"
         self.sub_title = "setup"
         self._recall()
