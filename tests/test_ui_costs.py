@@ -120,3 +120,20 @@ async def test_the_help_screen_is_shown_unseen_at_start_up_and_keys_pressed_mean
         assert not isinstance(app.screen, HelpScreen) and len(app.screen_stack) == 1
         await pilot.press("f1")  # and f1 still opens it, at once
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def test_a_dialog_made_for_one_use_is_not_frozen_with_the_app_s_screens(tmp_path, monkeypatch):
+    from tui import app as app_module
+    from tui.screens.dialogs import ErrorDialog
+
+    app = ProbeApp(settings=settings(str(tmp_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        frozen = []
+        monkeypatch.setattr(app_module, "freeze_long_lived", lambda: frozen.append(type(app.screen).__name__))
+        app.switch_mode("results")
+        await wait_until(pilot, lambda: frozen == ["ResultsScreen"])
+        app.push_screen(ErrorDialog("title", "text"))
+        await wait_until(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        await pilot.pause()
+        assert frozen == ["ResultsScreen"]

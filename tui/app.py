@@ -190,7 +190,9 @@ class LlmTuiApp(App[None]):
         self.post_message(WarmupDone(devices, counts, error))
 
     def _screen_shown(self, screen: Screen) -> None:
-        if screen not in self._shown:  # a screen's widgets live as long as the app: out of the collector's way
+        # an installed screen (setup, live, ..., help) lives as long as the app: out of the collector's way once
+        # shown; not a dialog, made for one use, whose cycles must stay collectable
+        if screen not in self._shown and self.is_screen_installed(screen):
             self._shown.add(screen)
             self.call_after_refresh(freeze_long_lived)
 
