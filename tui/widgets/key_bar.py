@@ -4,8 +4,8 @@ Textual's Footer mounts a widget per key and remounts them all whenever the scre
 shown again, a run starting or ending), which measured as the app's largest CPU cost while a model runs beside it
 (bench/ui_lag.py). This bar is one widget drawing one line of text: a change of bindings that changes nothing
 shown costs a comparison, and one that does costs one repaint of one line. At narrow widths the screen-switching
-keys fold into one "f2-f6 Screens" entry and what still does not fit is left out (f1 lists every key), with Quit
-kept at the right end.
+keys fold into one "f2-f6 Screens" entry and what still does not fit is left out (f1 lists every key); Help and
+Quit always stay.
 """
 
 from __future__ import annotations
